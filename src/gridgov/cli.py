@@ -1,0 +1,77 @@
+"""The `gridgov` command line: serve, db, and one sub-command group per domain (areas, catalog, demo ...)."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+from rich.console import Console
+
+from gridgov.config import get_settings
+from gridgov.domains import import_domain_modules
+
+app = typer.Typer(
+    name="gridgov",
+    help="gridgov: city operations and grid-based grassroots governance (网格化基层治理).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Migrates the configured database up to REVISION (default: the newest)."""
+    from gridgov import migrations
+
+    settings = get_settings()
+    migrations.upgrade(settings.database_url, revision)
+    console.print(f"database at {', '.join(sorted(migrations.current_heads(settings.database_url))) or 'base'}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument("-1", help="Target revision (-1 = one step, base = empty).")) -> None:
+    """Migrates the configured database down to REVISION."""
+    from gridgov import migrations
+
+    settings = get_settings()
+    migrations.downgrade(settings.database_url, revision)
+    console.print(f"database at {', '.join(sorted(migrations.current_heads(settings.database_url))) or 'base'}")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default GRIDGOV_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default GRIDGOV_PORT)."),
+    workers: int = typer.Option(1, min=1, help="Number of worker processes."),
+    migrate: bool = typer.Option(True, help="Apply pending migrations first."),
+) -> None:
+    """Serves the console and the API with uvicorn (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    settings = get_settings()
+    if migrate:
+        from gridgov import migrations
+
+        migrations.upgrade(settings.database_url)
+    uvicorn.run(
+        "gridgov.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def _mount_domain_commands() -> None:
+    modules = import_domain_modules("cli")
+    modules.append(importlib.import_module("gridgov.demo.cli"))
+    for module in modules:
+        app.add_typer(module.app, name=module.NAME)
+
+
+_mount_domain_commands()

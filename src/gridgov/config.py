@@ -1,0 +1,99 @@
+"""Static configuration: one Settings object read from GRIDGOV_* environment variables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret-key-not-for-production"})
+DEFAULT_SECRET = "dev-secret-key-not-for-production"
+_HOURS_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+class Settings(BaseSettings):
+    """Deployment configuration of one gridgov installation (environment variables, prefix GRIDGOV_)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDGOV_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = Field(
+        "development", description="Deployment environment; production refuses placeholder secrets."
+    )
+    database_url: str = Field(
+        "sqlite:///var/gridgov.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://..."
+    )
+    secret_key: str = Field(DEFAULT_SECRET, description="Key for sessions and tokens; must be set in production.")
+    media_dir: Path = Field(Path("var/media"), description="Directory for uploaded photos and attachments.")
+    timezone: str = Field("Asia/Shanghai", description="Local time zone of the district (IANA name).")
+    working_hours: str = Field(
+        "08:30-12:00,14:00-17:30",
+        description="Working-time windows of a working day, comma-separated HH:MM-HH:MM, local time.",
+    )
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="How long SQLite waits for a lock (ms).")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="SQLite WAL durability: NORMAL (fast) or FULL (fsync every commit)."
+    )
+    host: str = Field("127.0.0.1", description="Address `gridgov serve` binds to.")
+    port: int = Field(8000, description="Port `gridgov serve` listens on.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _parse_hours(cls, value: str) -> str:
+        parse_working_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "GRIDGOV_SECRET_KEY is a placeholder; set a long random value before running in production"
+            )
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def working_windows(self) -> list[tuple[dt.time, dt.time]]:
+        return parse_working_hours(self.working_hours)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def parse_working_hours(value: str) -> list[tuple[dt.time, dt.time]]:
+    """Returns the working-time windows of `value` ("08:30-12:00,14:00-17:30"), checked for order."""
+    windows: list[tuple[dt.time, dt.time]] = []
+    for part in value.split(","):
+        match = _HOURS_RE.match(part.strip())
+        if not match:
+            raise ValueError(f"working hours {part.strip()!r}: expected HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            start, end = dt.time(h1, m1), dt.time(h2, m2)
+        except ValueError as exc:
+            raise ValueError(f"working hours {part.strip()!r}: {exc}") from None
+        if end <= start or (windows and start < windows[-1][1]):
+            raise ValueError(f"working hours {part.strip()!r}: windows must be increasing and not overlap")
+        windows.append((start, end))
+    return windows
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Returns the process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,98 @@
+"""Database plumbing: declarative base with a naming convention, engines, and the transaction boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from gridgov.config import Settings, get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every gridgov table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def create_db_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> Engine:
+    """Returns an engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    settings = settings or get_settings()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # NOTE: pysqlite opens transactions lazily; turn that off so SQLAlchemy's BEGIN is the real one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """Returns the process-wide engine for `url` (default: the configured database)."""
+    url = url or get_settings().database_url
+    if url not in _engines:
+        _engines[url] = create_db_engine(url)
+    return _engines[url]
+
+
+def dispose_engines() -> None:
+    """Closes every process-wide engine (tests, and after a fork)."""
+    while _engines:
+        _engines.popitem()[1].dispose()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Returns a session factory bound to `engine` that keeps objects usable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine | None = None) -> Iterator[Session]:
+    """Opens a session in one transaction: committed on success, rolled back on any error."""
+    with session_factory(engine or get_engine())() as session, session.begin():
+        yield session
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """FastAPI dependency: one session and one transaction per request (the request owns the commit)."""
+    engine: Engine = request.app.state.engine
+    with session_factory(engine)() as session, session.begin():
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_db)]

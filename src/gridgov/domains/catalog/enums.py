@@ -1,0 +1,53 @@
+"""Enumerations of the reference-data catalogue."""
+
+from enum import StrEnum
+
+
+class UnitKind(StrEnum):
+    """What kind of organisation a unit is."""
+
+    district_centre = "district_centre"  # 区城运中心
+    district_bureau = "district_bureau"  # 区直部门 (城管局, 环卫中心, ...)
+    street_centre = "street_centre"  # 街道城运中心
+    street_office = "street_office"  # 街道办事处
+    street_team = "street_team"  # 街道所属队所 (城管中队, 环卫所, ...)
+    community = "community"  # 社区居委会
+    grid_team = "grid_team"  # 网格工作站
+    enterprise = "enterprise"  # 权属/养护企业 (供水、燃气、电力、通信 ...)
+
+
+class MatterKind(StrEnum):
+    """The taxonomy a matter type belongs to."""
+
+    component = "component"  # 部件, GB/T 30428.2
+    event = "event"  # 事件, GB/T 30428.2
+    social = "social"  # 综治 9+X, GB/T 31000
+    hotline = "hotline"  # 12345 诉求
+
+
+class Urgency(StrEnum):
+    """Urgency of a case (紧急程度): it selects the time limits that apply."""
+
+    normal = "normal"  # 一般
+    urgent = "urgent"  # 紧急
+    emergency = "emergency"  # 特急, natural time 7×24
+
+
+class Stage(StrEnum):
+    """The stages that carry their own time limit."""
+
+    register = "register"  # 立案
+    dispatch = "dispatch"  # 派遣
+    handle = "handle"  # 处置
+    verify = "verify"  # 核查
+
+
+class TimeUnit(StrEnum):
+    """How a time limit is counted."""
+
+    working_hours = "working_hours"  # 工作时
+    working_days = "working_days"  # 工作日
+    natural_hours = "natural_hours"  # 自然时 (7×24)
+
+
+TIME_UNIT_SUFFIX = {"wh": TimeUnit.working_hours, "wd": TimeUnit.working_days, "h": TimeUnit.natural_hours}

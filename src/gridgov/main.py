@@ -1,0 +1,57 @@
+"""The web application: create_app(settings) mounts every domain's routers on one FastAPI app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from gridgov import __version__
+from gridgov.config import Settings, get_settings
+from gridgov.core.db import get_engine
+from gridgov.core.errors import InputError, NotFoundError
+from gridgov.domains import import_domain_modules, load_models
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Returns the gridgov application for `settings` (default: the environment) on `engine`."""
+    settings = settings or get_settings()
+    load_models()
+    app = FastAPI(
+        title="gridgov",
+        version=__version__,
+        summary="City operations and grid-based grassroots governance (网格化基层治理)",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings.database_url)
+
+    for module in import_domain_modules("api"):
+        app.include_router(module.router, prefix="/api/v1")
+    for module in import_domain_modules("pages"):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(InputError)
+    async def _input_error(_request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={"detail": exc.summary, "issues": [issue.as_dict() for issue in exc.issues]},
+        )
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.get("/healthz", tags=["system"])
+    def healthz() -> dict[str, str]:
+        """Returns ok when the process is up (for load balancers)."""
+        return {"status": "ok", "version": __version__}
+
+    return app
