@@ -75,3 +75,5 @@ def _mount_domain_commands() -> None:
 
 
 _mount_domain_commands()
+if __name__ == "__main__":
+    app()

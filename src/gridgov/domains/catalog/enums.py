@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from gridgov.core.calendar import TimeUnit
+
 
 class UnitKind(StrEnum):
     """What kind of organisation a unit is."""
@@ -40,14 +42,6 @@ class Stage(StrEnum):
     dispatch = "dispatch"  # 派遣
     handle = "handle"  # 处置
     verify = "verify"  # 核查
-
-
-class TimeUnit(StrEnum):
-    """How a time limit is counted."""
-
-    working_hours = "working_hours"  # 工作时
-    working_days = "working_days"  # 工作日
-    natural_hours = "natural_hours"  # 自然时 (7×24)
 
 
 TIME_UNIT_SUFFIX = {"wh": TimeUnit.working_hours, "wd": TimeUnit.working_days, "h": TimeUnit.natural_hours}
