@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gridgov import migrations
 from gridgov.config import Settings, get_settings
-from gridgov.core.db import create_db_engine, dispose_engines, get_db
+from gridgov.core.db import create_db_engine, dispose_engines, get_db, get_write_db
 from gridgov.main import create_app
 from tests.pg import PgServer, find_pg_bin, start_pg
 
@@ -98,6 +98,7 @@ def app(settings: Settings, engine: Engine, db: Session) -> FastAPI:
             yield db
 
     application.dependency_overrides[get_db] = _test_db
+    application.dependency_overrides[get_write_db] = _test_db
     return application
 
 

@@ -34,7 +34,12 @@ def create_db_engine(url: str, settings: Settings | None = None, **kwargs: Any) 
     settings = settings or get_settings()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        # NOTE: psycopg prepares a statement after 5 runs and PostgreSQL may then pick a generic plan, which for
+        # large IN (...) lists over big tables was 20x slower; custom plans keep every execution well planned.
+        connect_args = (
+            {"options": "-c plan_cache_mode=force_custom_plan"} if parsed.get_backend_name() == "postgresql" else {}
+        )
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -54,11 +59,15 @@ def create_db_engine(url: str, settings: Settings | None = None, **kwargs: Any) 
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # NOTE: a writer must take the write lock up front: a deferred transaction that read and then tries
+        # to write after another writer committed fails at once with "database is locked" instead of waiting.
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
 
+WRITE_OPTION = "gridgov_write"
 _engines: dict[str, Engine] = {}
 
 
@@ -81,18 +90,36 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def mark_writer(session: Session) -> None:
+    """Declares that the session's transaction will write (SQLite then begins IMMEDIATE and waits its turn)."""
+    session.connection(execution_options={WRITE_OPTION: True})
+
+
 @contextmanager
-def transaction(engine: Engine | None = None) -> Iterator[Session]:
+def transaction(engine: Engine | None = None, *, write: bool = True) -> Iterator[Session]:
     """Opens a session in one transaction: committed on success, rolled back on any error."""
     with session_factory(engine or get_engine())() as session, session.begin():
+        if write:
+            mark_writer(session)
         yield session
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: one session and one transaction per request (the request owns the commit)."""
+    """FastAPI dependency: one session and one read transaction per request (the request owns the commit)."""
     engine: Engine = request.app.state.engine
     with session_factory(engine)() as session, session.begin():
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_db)]
+def get_write_db(request: Request) -> Iterator[Session]:
+    """FastAPI dependency for requests that write: one transaction, committed when the response is ready."""
+    engine: Engine = request.app.state.engine
+    with session_factory(engine)() as session, session.begin():
+        mark_writer(session)
+        yield session
+
+
+# NOTE: scope="function" commits when the route returns, before the response is sent: a client that got
+# 201 knows its data is durable, and a failed commit becomes an error response instead of a false success.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+WriteSession = Annotated[Session, Depends(get_write_db, scope="function")]

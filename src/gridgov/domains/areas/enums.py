@@ -30,3 +30,11 @@ LEVEL_LABELS_ZH = {
     AreaLevel.grid: "网格",
     AreaLevel.building: "楼院",
 }
+
+LEVEL_PLURALS_EN = {
+    AreaLevel.district: "districts",
+    AreaLevel.street: "streets",
+    AreaLevel.community: "communities",
+    AreaLevel.grid: "grids",
+    AreaLevel.building: "buildings",
+}
