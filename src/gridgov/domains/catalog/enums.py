@@ -45,3 +45,31 @@ class Stage(StrEnum):
 
 
 TIME_UNIT_SUFFIX = {"wh": TimeUnit.working_hours, "wd": TimeUnit.working_days, "h": TimeUnit.natural_hours}
+
+UNIT_KIND_LABELS_ZH = {
+    UnitKind.district_centre: "区城运中心",
+    UnitKind.district_bureau: "区直部门",
+    UnitKind.street_centre: "街道城运中心",
+    UnitKind.street_office: "街道办事处",
+    UnitKind.street_team: "街道队所",
+    UnitKind.community: "社区",
+    UnitKind.grid_team: "网格工作站",
+    UnitKind.enterprise: "企业",
+}
+
+MATTER_KIND_LABELS_ZH = {
+    MatterKind.component: "部件",
+    MatterKind.event: "事件",
+    MatterKind.social: "综治",
+    MatterKind.hotline: "12345",
+}
+
+URGENCY_LABELS_ZH = {Urgency.normal: "一般", Urgency.urgent: "紧急", Urgency.emergency: "特急"}
+
+STAGE_LABELS_ZH = {Stage.register: "立案", Stage.dispatch: "派遣", Stage.handle: "处置", Stage.verify: "核查"}
+
+TIME_UNIT_LABELS_ZH = {
+    TimeUnit.working_hours: "工作时",
+    TimeUnit.working_days: "工作日",
+    TimeUnit.natural_hours: "自然时",
+}

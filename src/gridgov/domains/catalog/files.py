@@ -1,0 +1,528 @@
+"""Catalogue files: YAML (one document) and XLSX (one sheet per section), read with errors that name the spot.
+
+A YAML error names the section, the item number and its code ("catalog.yaml matter_types item 4 (code 010203)");
+an XLSX error names the sheet, the row and the column ("catalog.xlsx sheet matter_types row 14", field
+"department_only"). Both formats carry exactly the same content, so any file can be converted to the other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from gridgov.core.errors import InputError, Issue
+from gridgov.domains.catalog.schemas import (
+    SECTIONS,
+    CatalogDocument,
+    FileModel,
+    GridAccessIn,
+    MatterTypeIn,
+    PowerIn,
+    ResponsibilityIn,
+    TimeLimitRowIn,
+    UnitIn,
+)
+
+YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+XLSX_SUFFIXES = frozenset({".xlsx"})
+
+SHEET_MODELS: dict[str, type[FileModel]] = {
+    "units": UnitIn,
+    "matter_types": MatterTypeIn,
+    "time_limits": TimeLimitRowIn,
+    "responsibilities": ResponsibilityIn,
+    "grid_access": GridAccessIn,
+    "powers": PowerIn,
+}
+"""The XLSX sheets in the order they are written; `time_limits` holds one row per matter × urgency × stage."""
+
+SHEET_ALIASES = {
+    "单位": "units",
+    "单位清单": "units",
+    "事项": "matter_types",
+    "事项清单": "matter_types",
+    "时限": "time_limits",
+    "处置时限": "time_limits",
+    "责任清单": "responsibilities",
+    "准入清单": "grid_access",
+    "网格事项准入清单": "grid_access",
+    "权责清单": "powers",
+}
+
+# Chinese column headers a district is likely to type, per sheet (English field names always work).
+HEADER_ALIASES: dict[str, dict[str, str]] = {
+    "units": {
+        "编码": "code",
+        "单位编码": "code",
+        "代码": "code",
+        "名称": "name",
+        "单位名称": "name",
+        "类型": "kind",
+        "单位类型": "kind",
+        "层级": "level",
+        "级别": "level",
+        "职能": "function",
+        "上级": "parent",
+        "上级单位": "parent",
+        "区域": "area",
+        "所属区域": "area",
+        "区域编码": "area",
+        "电话": "phone",
+        "联系电话": "phone",
+        "启用": "is_active",
+        "是否启用": "is_active",
+    },
+    "matter_types": {
+        "编码": "code",
+        "事项编码": "code",
+        "代码": "code",
+        "名称": "name",
+        "事项名称": "name",
+        "英文名称": "name_en",
+        "类别": "kind",
+        "分类": "kind",
+        "大类代码": "major_code",
+        "大类编码": "major_code",
+        "大类名称": "major_name",
+        "大类": "major_name",
+        "小类代码": "minor_code",
+        "小类编码": "minor_code",
+        "立案条件": "register_condition",
+        "结案条件": "close_condition",
+        "紧急程度": "default_urgency",
+        "部门专办": "department_only",
+        "仅限部门": "department_only",
+        "需要证据": "evidence_required",
+        "需要照片": "evidence_required",
+        "关键词": "keywords",
+        "启用": "is_active",
+        "是否启用": "is_active",
+    },
+    "time_limits": {
+        "事项": "matter",
+        "事项编码": "matter",
+        "紧急程度": "urgency",
+        "环节": "stage",
+        "阶段": "stage",
+        "时限": "limit",
+    },
+    "responsibilities": {
+        "事项": "matter",
+        "事项编码": "matter",
+        "区域": "area",
+        "区域编码": "area",
+        "层级": "level",
+        "责任单位": "unit",
+        "主办单位": "unit",
+        "职能": "function",
+        "主办职能": "function",
+        "协办单位": "co_units",
+        "协办职能": "co_functions",
+        "法律依据": "legal_basis",
+        "依据": "legal_basis",
+    },
+    "grid_access": {
+        "事项": "matter",
+        "事项编码": "matter",
+        "区域": "area",
+        "区域编码": "area",
+        "准入": "admitted",
+        "是否准入": "admitted",
+        "依据": "basis",
+    },
+    "powers": {
+        "编码": "code",
+        "权责编码": "code",
+        "单位": "unit",
+        "实施单位": "unit",
+        "名称": "title",
+        "事项名称": "title",
+        "类别": "category",
+        "权力类型": "category",
+        "法律依据": "legal_basis",
+        "依据": "legal_basis",
+        "关联事项": "matters",
+        "事项": "matters",
+    },
+}
+
+
+def describe_item(source: str, section: str, index: int, item: Any) -> str:
+    """Returns the YAML-style location of an item: section, 1-based item number and its code or key."""
+    where = f"{source} {section} item {index + 1}"
+    get = item.get if isinstance(item, dict) else lambda key: getattr(item, key, None)
+    if get("code"):
+        return f"{where} (code {get('code')})"
+    if get("matter"):
+        scope = f"area {get('area')}" if get("area") else "everywhere"
+        return f"{where} (matter {get('matter')}, {scope})"
+    return where
+
+
+def load_file(path: Path) -> CatalogDocument:
+    """Reads a catalogue file (.yaml, .yml or .xlsx); raises InputError naming every problem and its place."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in YAML_SUFFIXES | XLSX_SUFFIXES:
+        raise InputError(
+            [Issue(path.name, f"unsupported file type {path.suffix!r}; use .yaml, .yml or .xlsx")],
+            summary=f"{path.name}: catalogue rejected",
+        )
+    if not path.is_file():
+        raise InputError([Issue(str(path), "file not found")], summary=f"{path.name}: catalogue rejected")
+    return _load_yaml(path) if suffix in YAML_SUFFIXES else _load_xlsx(path)
+
+
+def write_file(document: CatalogDocument, path: Path) -> None:
+    """Writes `document` as YAML or XLSX (by suffix), in the layout load_file reads back unchanged."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in YAML_SUFFIXES | XLSX_SUFFIXES:
+        raise InputError(
+            [Issue(path.name, f"unsupported file type {path.suffix!r}; use .yaml, .yml or .xlsx")],
+            summary=f"{path.name}: cannot write the catalogue",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in YAML_SUFFIXES:
+        path.write_text(dump_yaml(document), encoding="utf-8")
+    else:
+        _write_xlsx(document, path)
+
+
+# --- pydantic errors → issues -----------------------------------------------------------------------------------
+
+
+def _message(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    message = error["msg"]
+    if kind == "value_error":  # our own validators already quote the offending value
+        return message.removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool):
+        message += f", got {value!r}"
+    return message
+
+
+def _field(loc: tuple[int | str, ...]) -> str | None:
+    parts: list[str] = []
+    for part in loc:
+        if part == "[key]":  # pydantic marks an invalid mapping key this way; the key itself is already in loc
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else str(part))
+    return "".join(parts) or None
+
+
+# --- YAML -------------------------------------------------------------------------------------------------------
+
+_PLAIN_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
+
+
+# NOTE: the libyaml parser and emitter are several times faster than the pure-Python ones; both behave the same.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+    """A safe loader that keeps numbers and dates as text, so codes like 0101 keep their leading zero."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _PLAIN_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _load_yaml(path: Path) -> CatalogDocument:
+    name = path.name
+    summary = f"{name}: catalogue rejected"
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except UnicodeDecodeError as exc:
+        raise InputError([Issue(name, f"not UTF-8 text: {exc}")], summary=summary) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name} line {mark.line + 1} column {mark.column + 1}" if mark else name
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError([Issue(where, f"not valid YAML: {problem}")], summary=summary) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        message = f"expected a mapping with the sections {', '.join(SECTIONS)}"
+        raise InputError([Issue(name, message)], summary=summary)
+    try:
+        return CatalogDocument.model_validate(data)
+    except ValidationError as exc:
+        raise InputError([_yaml_issue(name, data, error) for error in exc.errors()], summary=summary) from None
+
+
+def _yaml_issue(name: str, data: dict[str, Any], error: ErrorDetails) -> Issue:
+    loc = error["loc"]
+    if len(loc) >= 2 and loc[0] in SECTIONS and isinstance(loc[1], int):
+        section, index = str(loc[0]), loc[1]
+        items = data.get(section)
+        item = items[index] if isinstance(items, list) and index < len(items) else None
+        return Issue(describe_item(name, section, index, item or {}), _message(error), _field(loc[2:]))
+    if len(loc) == 1 and error["type"] == "extra_forbidden":
+        return Issue(name, f"unknown section; expected {', '.join(('version', *SECTIONS))}", str(loc[0]))
+    return Issue(name, _message(error), _field(loc))
+
+
+class _Flow(dict[str, Any]):
+    """A mapping written on one line ({register: 1wh, handle: 4wh})."""
+
+
+class _FlowList(list[Any]):
+    """A list written on one line ([井盖, 窨井])."""
+
+
+class _Dumper(_SafeDumper):  # type: ignore[misc,valid-type]
+    """Writes catalogue YAML for people: block style, flow style for short maps and lists, `|` for long text."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(_Flow, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True))
+_Dumper.add_representer(_FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+_Dumper.add_representer(str, _represent_text)
+
+
+def _tidy(item: dict[str, Any]) -> dict[str, Any]:
+    tidy: dict[str, Any] = {}
+    for key, value in item.items():
+        if value is None or value == [] or value == {}:
+            continue
+        if key == "time_limits":
+            value = {urgency: _Flow(stages) for urgency, stages in value.items()}
+        elif isinstance(value, list):
+            value = _FlowList(value)
+        tidy[key] = value
+    return tidy
+
+
+def dump_yaml(document: CatalogDocument) -> str:
+    """Returns `document` as catalogue YAML text (absent values and empty lists left out)."""
+    data = document.model_dump(mode="json")
+    out: dict[str, Any] = {"version": data["version"]}
+    for section in SECTIONS:
+        out[section] = [_tidy(item) for item in data[section]]
+    header = "# gridgov catalogue (reference data); format described in docs/catalog.md\n"
+    body = yaml.dump(out, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
+    return header + body
+
+
+# --- XLSX -------------------------------------------------------------------------------------------------------
+
+
+def _columns(sheet: str) -> list[str]:
+    """Returns the columns of `sheet` in written order (matter types keep their limits in `time_limits`)."""
+    return [name for name in SHEET_MODELS[sheet].model_fields if name != "time_limits"]
+
+
+def _normalise(text: str) -> str:
+    return text.strip().rstrip("*").strip().casefold().replace(" ", "_").replace("-", "_")
+
+
+def _cell(value: object) -> object:
+    """Returns a cell's value as the file models expect: text, or a bool for a boolean cell."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _sheet_name(title: str) -> str | None:
+    """Returns the section a sheet holds, "" for a sheet to skip (notes), or None for an unknown sheet."""
+    key = _normalise(title)
+    if key in SHEET_MODELS:
+        return key
+    if title.strip() in SHEET_ALIASES:
+        return SHEET_ALIASES[title.strip()]
+    if key.startswith(("_", "#")) or key in {"readme", "notes", "说明", "填表说明"}:
+        return ""
+    return None
+
+
+def _read_rows(ws: Worksheet, sheet: str, where: str, issues: list[Issue]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yields (row number, {field: value}) for each non-blank data row of `ws`, checking the header row."""
+    rows = ws.iter_rows(values_only=True)
+    header = next(rows, None) or ()
+    fields = _columns(sheet)
+    aliases = HEADER_ALIASES.get(sheet, {})
+    columns: dict[int, str] = {}
+    for index, title in enumerate(header):
+        if title is None or not str(title).strip():
+            continue
+        text = str(title).strip()
+        field = _normalise(text) if _normalise(text) in fields else aliases.get(text)
+        header_where = f"{where} row 1"
+        if field is None:
+            message = f"unknown column {text!r} (column {get_column_letter(index + 1)}); expected {', '.join(fields)}"
+            issues.append(Issue(header_where, message, text))
+        elif field in columns.values():
+            issues.append(Issue(header_where, f"column {field!r} appears twice", field))
+        else:
+            columns[index] = field
+    required = [name for name, info in SHEET_MODELS[sheet].model_fields.items() if info.is_required()]
+    missing = [name for name in required if name not in columns.values()]
+    if missing:
+        issues.append(Issue(f"{where} row 1", f"missing column(s) {', '.join(missing)}", missing[0]))
+        return
+    for number, values in enumerate(rows, start=2):
+        if all(value is None or (isinstance(value, str) and not value.strip()) for value in values):
+            continue
+        record: dict[str, Any] = {}
+        for index, value in enumerate(values):
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            if index not in columns:
+                message = f"value in column {get_column_letter(index + 1)}, which has no known header"
+                issues.append(Issue(f"{where} row {number}", message))
+                continue
+            record[columns[index]] = _cell(value)
+        yield number, record
+
+
+def _validate_row(model: type[FileModel], record: dict[str, Any], where: str, issues: list[Issue]) -> BaseModel | None:
+    try:
+        return model.model_validate(record)
+    except ValidationError as exc:
+        issues.extend(Issue(where, _message(error), _field(error["loc"][:1])) for error in exc.errors())
+        return None
+
+
+def _load_xlsx(path: Path) -> CatalogDocument:
+    name = path.name
+    summary = f"{name}: catalogue rejected"
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors alike for broken files
+        raise InputError([Issue(name, f"not a readable XLSX workbook: {exc}")], summary=summary) from None
+    issues: list[Issue] = []
+    raw: dict[str, list[tuple[str, dict[str, Any]]]] = {sheet: [] for sheet in SHEET_MODELS}
+    try:
+        seen: dict[str, str] = {}
+        for ws in workbook.worksheets:
+            sheet = _sheet_name(ws.title)
+            if sheet == "":
+                continue
+            if sheet is None:
+                known = ", ".join(SHEET_MODELS)
+                issues.append(Issue(f"{name} sheet {ws.title}", f"unknown sheet; expected {known}"))
+                continue
+            if sheet in seen:
+                issues.append(Issue(f"{name} sheet {ws.title}", f"a second {sheet} sheet (first: {seen[sheet]})"))
+                continue
+            seen[sheet] = ws.title
+            where = f"{name} sheet {ws.title}"
+            raw[sheet] = [(f"{where} row {number}", record) for number, record in _read_rows(ws, sheet, where, issues)]
+    finally:
+        workbook.close()
+
+    # Time limits first, so each matter type row is validated with its limits attached; they attach by code, so a
+    # repeated matter code is reported here rather than at import.
+    matter_codes: dict[str, str] = {}
+    for where, record in raw["matter_types"]:
+        code = str(record.get("code", ""))
+        if code in matter_codes:
+            issues.append(Issue(where, f"duplicate code {code!r} (first at {matter_codes[code]})", "code"))
+        matter_codes.setdefault(code, where)
+    limits: dict[str, dict[str, dict[str, str]]] = {}
+    for where, record in raw["time_limits"]:
+        row = _validate_row(TimeLimitRowIn, record, where, issues)
+        if not isinstance(row, TimeLimitRowIn):
+            continue
+        if row.matter not in matter_codes:
+            message = f"matter type {row.matter!r} is not in sheet matter_types (limits are imported with it)"
+            issues.append(Issue(where, message, "matter"))
+            continue
+        stages = limits.setdefault(row.matter, {}).setdefault(row.urgency.value, {})
+        if row.stage.value in stages:
+            message = f"a second {row.urgency.value} {row.stage.value} limit for {row.matter}"
+            issues.append(Issue(where, message, "stage"))
+            continue
+        stages[row.stage.value] = row.limit
+
+    document = CatalogDocument()
+    locations: list[tuple[str, int, str]] = []
+    for section in SECTIONS:
+        items: list[BaseModel] = []
+        for where, record in raw[section]:
+            if section == "matter_types" and "code" in record:
+                record = {**record, "time_limits": limits.get(str(record["code"]), {})}
+            item = _validate_row(SHEET_MODELS[section], record, where, issues)
+            if item is not None:
+                locations.append((section, len(items), where))
+                items.append(item)
+        setattr(document, section, items)
+    if issues:
+        raise InputError(issues, summary=summary)
+    for section, index, where in locations:
+        document.set_location(section, index, where)
+    return document
+
+
+def _xlsx_value(value: object) -> object:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or None
+    return value
+
+
+def _write_xlsx(document: CatalogDocument, path: Path) -> None:
+    data = document.model_dump(mode="json")
+    rows: dict[str, list[dict[str, Any]]] = {section: data[section] for section in SECTIONS}
+    rows["time_limits"] = [
+        {"matter": item["code"], "urgency": urgency, "stage": stage, "limit": limit}
+        for item in data["matter_types"]
+        for urgency, stages in item["time_limits"].items()
+        for stage, limit in stages.items()
+    ]
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    bold = Font(bold=True)
+    for sheet in SHEET_MODELS:
+        ws = workbook.create_sheet(sheet)
+        columns = _columns(sheet)
+        ws.append(columns)
+        for cell in ws[1]:
+            cell.font = bold
+        widths = [len(column) for column in columns]
+        for item in rows[sheet]:
+            values = [_xlsx_value(item.get(column)) for column in columns]
+            ws.append(values)
+            widths = [max(w, min(60, len(str(v)) if v is not None else 0)) for w, v in zip(widths, values, strict=True)]
+        # NOTE: text format keeps Excel from turning codes such as 0101 into numbers when someone edits the sheet.
+        for index, width in enumerate(widths, start=1):
+            letter = get_column_letter(index)
+            ws.column_dimensions[letter].width = width + 2
+            ws.column_dimensions[letter].number_format = "@"
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                cell.number_format = "@"
+        ws.freeze_panes = "A2"
+    workbook.save(path)
