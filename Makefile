@@ -28,6 +28,7 @@ test-postgresql: install
 
 bench: install
 	$(BIN)/python bench/locate.py
+	$(BIN)/python bench/intake.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 
 import typer
 from rich.console import Console
@@ -65,6 +66,30 @@ def serve(
         workers=workers,
         log_level="info",
     )
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, help="Run every job once and exit (for cron or tests)."),
+) -> None:
+    """Runs the background jobs (SLA sweep ...) in this process; start several for a city."""
+    import logging
+    import signal
+
+    from gridgov.core.db import get_engine
+    from gridgov.core.jobs import JobRunner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = JobRunner(get_engine())
+    if once:
+        runner.run_once()
+        return
+    runner.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    runner.stop()
 
 
 def _mount_domain_commands() -> None:

@@ -39,6 +39,17 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="SQLite WAL durability: NORMAL (fast) or FULL (fsync every commit)."
     )
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted upload (photo) in bytes.")
+    duplicate_radius_m: float = Field(50.0, gt=0, description="Duplicate suggestions: same matter type within R m.")
+    duplicate_window_hours: float = Field(72.0, gt=0, description="Duplicate suggestions: reported within T hours.")
+    auto_dispatch_min_confidence: float = Field(
+        0.8, ge=0, le=1, description="A model-classified case is auto-dispatched only above this confidence."
+    )
+    max_returns: int = Field(2, ge=1, description="Returns (回退) after which a case goes to the higher centre.")
+    reopen_window_days: float = Field(7.0, ge=0, description="An unsatisfied rating reopens a case within N days.")
+    embedded_jobs: bool = Field(
+        True, description="Run background jobs (SLA sweep ...) inside `gridgov serve`; off when workers run them."
+    )
     host: str = Field("127.0.0.1", description="Address `gridgov serve` binds to.")
     port: int = Field(8000, description="Port `gridgov serve` listens on.")
 

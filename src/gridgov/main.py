@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.orm.exc import StaleDataError
 
 from gridgov import __version__
 from gridgov.config import Settings, get_settings
 from gridgov.core.db import get_engine
-from gridgov.core.errors import InputError, NotFoundError
+from gridgov.core.errors import DomainError, InputError, NotFoundError
+from gridgov.core.jobs import JobRunner
 from gridgov.domains import import_domain_modules, load_models
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -22,7 +26,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """Returns the gridgov application for `settings` (default: the environment) on `engine`."""
     settings = settings or get_settings()
     load_models()
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        runner = None
+        if settings.embedded_jobs and settings.env != "test":
+            runner = JobRunner(application.state.engine)
+            runner.start()
+        yield
+        if runner is not None:
+            runner.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gridgov",
         version=__version__,
         summary="City operations and grid-based grassroots governance (网格化基层治理)",
@@ -44,6 +60,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             status_code=422,
             content={"detail": exc.summary, "issues": [issue.as_dict() for issue in exc.issues]},
         )
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status, content={"detail": exc.message, **exc.as_dict()})
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_request: Request, _exc: StaleDataError) -> JSONResponse:
+        # NOTE: a versioned row changed under a write the service did not flush itself; same answer as a stale
+        # `version` in the request body.
+        message = "the record was changed by someone else while you acted on it; reload it and try again"
+        return JSONResponse(status_code=409, content={"detail": message, "code": "stale_version", "message": message})
 
     @app.exception_handler(NotFoundError)
     async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:

@@ -39,3 +39,41 @@ class InputError(Exception):
 
 class NotFoundError(LookupError):
     """Raised by services when a requested object does not exist (the API answers 404)."""
+
+
+class DomainError(Exception):
+    """A refused command with a machine-readable code; the API answers `status` with {code, message}."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class Conflict(DomainError):
+    """The command clashes with the current state (illegal transition, stale version, duplicate)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    """The actor may not do this (wrong role, wrong unit, patrol-handle separation)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Invalid(DomainError):
+    """The command is well-formed but its content is refused (missing evidence, unknown matter type ...)."""
+
+    status = 422
+    code = "invalid"

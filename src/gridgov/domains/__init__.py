@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAINS: tuple[str, ...] = ("areas", "catalog")
+DOMAINS: tuple[str, ...] = ("areas", "catalog", "auth", "cases", "dispatch", "intake")
 
 
 def import_domain_modules(module: str) -> list[ModuleType]:

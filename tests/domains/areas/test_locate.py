@@ -129,7 +129,8 @@ def test_index_is_rebuilt_after_an_import(db, tree):
     assert second.locate(*lnglat(100, 900)).grid.name == "改名网格"
 
 
-def test_index_sees_changes_committed_by_another_process(fresh_database_url):
+def test_index_sees_changes_committed_by_another_process(fresh_database_url, monkeypatch):
+    monkeypatch.setattr(locate, "STAMP_INTERVAL_S", 0.0)  # look at the stamp on every call
     migrations.upgrade(fresh_database_url)
     engine = create_db_engine(fresh_database_url)
     other = create_db_engine(fresh_database_url)
@@ -185,7 +186,7 @@ def test_parse_coordinates_accepts_numbers_and_crs_names():
 
 
 def test_uncommitted_area_writes_never_leak_into_the_shared_index(fresh_database_url, monkeypatch):
-    monkeypatch.setattr(locate, "STAMP_CHEAP_S", -1.0)  # as on a big table: the stamp is not re-read for 2 s
+    monkeypatch.setattr(locate, "STAMP_INTERVAL_S", 3600.0)  # only this process's own invalidation can tell
     migrations.upgrade(fresh_database_url)
     engine = create_db_engine(fresh_database_url)
     factory = session_factory(engine)

@@ -42,8 +42,7 @@ UPPER_LEVELS = (AreaLevel.community, AreaLevel.street, AreaLevel.district)
 RASTER_CELLS_PER_GRID = 64
 RASTER_MIN_CELLS = 2_000_000
 RASTER_MAX_CELLS = 4_000_000
-# Stamp checks: always when the stamp query is this cheap, otherwise at most once per interval.
-STAMP_CHEAP_S = 0.005
+# Another process's area import is noticed within this many seconds (this process's own writes at once).
 STAMP_INTERVAL_S = 2.0
 
 
@@ -349,7 +348,7 @@ def get_index(*, db: Session) -> GridIndex:
     cached = _cache.get(key)
     now = time.monotonic()
     if cached is not None and cached.generation == _generation:
-        if cached.stamp_cost > STAMP_CHEAP_S and now - cached.checked_at < STAMP_INTERVAL_S:
+        if now - cached.checked_at < STAMP_INTERVAL_S:
             return cached.index
         stamp, cost = _stamp(db)
         if stamp == cached.stamp:

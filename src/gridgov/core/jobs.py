@@ -1,0 +1,65 @@
+"""Background jobs: run inside `gridgov serve` by default, or in `gridgov worker` processes at scale.
+
+Each job is idempotent and takes its own locks (see the domain's jobs.py), so any number of processes may run
+the same job list at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A named piece of scheduled work and how often it runs."""
+
+    name: str
+    interval_s: float
+    run: Callable[[Engine], object]
+
+
+def _sla_sweep(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.cases.jobs")
+    return jobs.sweep(engine=engine)
+
+
+JOBS: tuple[Job, ...] = (Job("sla-sweep", 30.0, _sla_sweep),)
+
+
+class JobRunner:
+    """Runs every job on its interval in one daemon thread until stopped."""
+
+    def __init__(self, engine: Engine, jobs: tuple[Job, ...] = JOBS) -> None:
+        self.engine, self.jobs = engine, jobs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="gridgov-jobs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def run_once(self) -> None:
+        """Runs every job once (each failure is logged, never raised)."""
+        for job in self.jobs:
+            try:
+                result = job.run(self.engine)
+                log.debug("job %s: %s", job.name, result)
+            except Exception:
+                log.exception("job %s failed", job.name)
+
+    def _loop(self) -> None:
+        interval = min(job.interval_s for job in self.jobs)
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(interval)
