@@ -16,6 +16,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/gridgov db upgrade
 	$(BIN)/gridgov demo load --if-empty
+	$(BIN)/gridgov demo users
 	$(BIN)/gridgov serve --no-migrate
 
 test: install lint test-sqlite test-postgresql

@@ -8,10 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gridgov.config import get_settings
 from gridgov.core.db import transaction
 from gridgov.core.errors import InputError
 from gridgov.demo import service
+from gridgov.demo.users import DEMO_PASSWORD, DemoUser, create_demo_users
 from gridgov.domains.areas.enums import LEVEL_LABELS_ZH
+from gridgov.domains.auth.enums import ROLE_LABELS_ZH, Role
 
 NAME = "demo"
 app = typer.Typer(help="The Jinshui demo district (金水区).", no_args_is_help=True)
@@ -31,6 +34,7 @@ def load(
                 console.print("areas already exist: demo not loaded (--if-empty)")
                 return
             report = service.load(db=db)
+            logins = create_demo_users(db=db) if get_settings().env != "production" else []
     except InputError as error:
         for line in str(error).splitlines():
             err_console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -52,3 +56,36 @@ def load(
     console.print(
         f"population {report.population:,} in {report.households:,} households (illustrative); took {elapsed:.1f} s"
     )
+    if logins:
+        _print_users(logins)
+
+
+def _print_users(users: list[tuple[DemoUser, bool]]) -> None:
+    table = Table(title=f"demo logins, password {DEMO_PASSWORD} for all", title_justify="left")
+    for column in ("username", "role", "scope", "unit"):
+        table.add_column(column, no_wrap=column == "username")
+    for user, _created in users:
+        scope = user.scope or ("" if user.role == Role.citizen else "(whole district)")
+        table.add_row(user.username, f"{user.role} {ROLE_LABELS_ZH[user.role]}", scope, user.unit or "")
+    console.print(table)
+    fresh = sum(created for _, created in users)
+    console.print(
+        f"{fresh} created now, {len(users) - fresh} existed already" if fresh < len(users) else "all created now"
+    )
+
+
+@app.command("users")
+def users() -> None:
+    """Creates the demo users (one per role) that are missing, and prints their logins."""
+    if get_settings().env == "production":
+        err_console.print("refused: demo users have a published password and are never created in production")
+        raise typer.Exit(1)
+    try:
+        with transaction() as db:
+            created = create_demo_users(db=db)
+    except InputError as error:
+        for line in str(error).splitlines():
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        err_console.print("load the demo district first: gridgov demo load")
+        raise typer.Exit(1) from None
+    _print_users(created)
