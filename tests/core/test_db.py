@@ -39,3 +39,35 @@ def test_foreign_keys_are_enforced(db: Session):
 
 def test_rolled_back_between_tests(db: Session):
     assert db.execute(text("select count(*) from area where code = 'x'")).scalar() == 0
+
+
+def test_sqlite_writers_take_turns_and_a_writer_that_waits_too_long_gets_busy(tmp_path, monkeypatch):
+    import threading
+
+    from gridgov.config import get_settings
+    from gridgov.core.db import Busy, transaction, writer_turn
+
+    monkeypatch.setenv("GRIDGOV_SQLITE_BUSY_TIMEOUT_MS", "50")
+    get_settings.cache_clear()
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'w.db'}", Settings(env="test"))
+    try:
+        holding, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with writer_turn(engine):
+                holding.set()
+                release.wait(5)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert holding.wait(5)
+        with pytest.raises(Busy) as raised, transaction(engine):
+            pass
+        assert raised.value.status == 503 and raised.value.details["retry_after"] == 1
+        release.set()
+        holder.join(5)
+        with transaction(engine) as db:  # the turn is free again
+            assert db.execute(text("select 1")).scalar() == 1
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()

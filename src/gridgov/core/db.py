@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from gridgov.config import Settings, get_settings
+from gridgov.core.errors import DomainError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -69,6 +72,37 @@ def create_db_engine(url: str, settings: Settings | None = None, **kwargs: Any) 
 
 WRITE_OPTION = "gridgov_write"
 _engines: dict[str, Engine] = {}
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+class Busy(DomainError):
+    """The database stayed locked by other writers for longer than the busy timeout (retry shortly)."""
+
+    status = 503
+    code = "busy"
+
+
+@contextmanager
+def writer_turn(engine: Engine) -> Iterator[None]:
+    """Waits for this process's turn to write to a SQLite database (no-op on PostgreSQL).
+
+    SQLite has one writer at a time. Queueing writers on a lock here, instead of letting each spin on the
+    database's own busy handler, serves them in order and keeps one connection per waiting request idle; a
+    writer that still cannot get its turn within the busy timeout gets 503 and may retry.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _writer_locks_guard:
+        lock = _writer_locks.setdefault(engine, threading.Lock())
+    timeout = get_settings().sqlite_busy_timeout_ms / 1000
+    if not lock.acquire(timeout=timeout):
+        raise Busy(f"the database is busy with other writes (waited {timeout:g} s); retry shortly", retry_after=1)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -98,9 +132,13 @@ def mark_writer(session: Session) -> None:
 @contextmanager
 def transaction(engine: Engine | None = None, *, write: bool = True) -> Iterator[Session]:
     """Opens a session in one transaction: committed on success, rolled back on any error."""
-    with session_factory(engine or get_engine())() as session, session.begin():
-        if write:
-            mark_writer(session)
+    engine = engine or get_engine()
+    if not write:
+        with session_factory(engine)() as session, session.begin():
+            yield session
+        return
+    with writer_turn(engine), session_factory(engine)() as session, session.begin():
+        mark_writer(session)
         yield session
 
 
@@ -114,7 +152,7 @@ def get_db(request: Request) -> Iterator[Session]:
 def get_write_db(request: Request) -> Iterator[Session]:
     """FastAPI dependency for requests that write: one transaction, committed when the response is ready."""
     engine: Engine = request.app.state.engine
-    with session_factory(engine)() as session, session.begin():
+    with writer_turn(engine), session_factory(engine)() as session, session.begin():
         mark_writer(session)
         yield session
 

@@ -53,3 +53,19 @@ class TimestampMixin:
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now, server_default=func.now())
+
+
+def fill_defaults(obj: Any) -> Any:
+    """Sets the Python-side column defaults of a new object now (SQLAlchemy applies them only at INSERT), so code
+    can work on it before it is written; returns the object."""
+    mapper = obj.__mapper__
+    version_column = mapper.version_id_col
+    for column in obj.__table__.columns:
+        default = column.default
+        if default is None or column is version_column or getattr(obj, column.key, None) is not None:
+            continue
+        if default.is_scalar:
+            setattr(obj, column.key, default.arg)
+        elif default.is_callable:
+            setattr(obj, column.key, default.arg(None))
+    return obj

@@ -46,6 +46,7 @@ def test_patrol_report_is_registered_and_auto_dispatched_then_closed(world, db):
     assert case.handling_unit_id == world.unit(f"{STREET_W}-HWS").id
     assert case.grid_id == world.area("410105001001001").id
     assert case.street_id == world.area(STREET_W).id
+    assert case.area_path == world.area("410105001001001").path  # the grid's own path, for subtree filters
     assert case.registered_at == case.dispatched_at == T0
     # handling clock: 4 working hours from 09:00: 3 h until 12:00, lunch until 14:00, 1 h more
     assert case.handle_due_at == dt.datetime(2026, 11, 25, 15, 0, tzinfo=T0.tzinfo)

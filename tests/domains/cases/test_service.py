@@ -375,6 +375,17 @@ def test_escalation_goes_to_the_district_once(world, db):
         case_service.escalate(db=db, case=queued, ctx=ctx(world.district_dispatcher), note="again")
 
 
+def test_escalation_climbs_the_four_levels(world, db):
+    case = intake.submit(db=db, report=report(channel=Channel.snapshot), ctx=ctx(world.citizen)).case
+    case.centre_area_id = world.area("410105001001001").id  # held by a grid workstation
+    climbed = []
+    for minutes in (1, 2, 3):
+        case_service.escalate(db=db, case=case, ctx=ctx(world.street_dispatcher, minutes), note="需上级协调")
+        climbed.append(case_service.timeline(db=db, case=case)[-1].data["to"])
+    assert climbed == ["410105001001", STREET_W, "410105"]
+    assert case.centre_area_id == world.area("410105").id and case.is_escalated
+
+
 # --- after closure ---------------------------------------------------------------------------------------------
 
 

@@ -70,6 +70,14 @@ class Located:
     nearest: AreaRef | None = None
     distance_m: float | None = None
 
+    @property
+    def path(self) -> str | None:
+        """The grid's area path ("/district/street/community/grid/"), as the area tree stores it."""
+        if self.grid is None:
+            return None
+        chain = [ref.code for ref in (self.district, self.street, self.community, self.grid) if ref is not None]
+        return "/" + "/".join(chain) + "/"
+
 
 @dataclass(frozen=True)
 class _Raster:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.core.calendar import WorkingCalendar
 from gridgov.core.clock import now as clock_now
-from gridgov.core.db import mark_writer, session_factory
+from gridgov.core.db import transaction
 from gridgov.domains.auth.schemas import SYSTEM_ACTOR
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases import sla
@@ -102,11 +102,9 @@ def sweep(
     ctx = Context(actor=SYSTEM_ACTOR, now=now or clock_now(), calendar=calendar or sla.default_calendar())
     report = SweepReport()
     batches = 0
-    make_session = session_factory(engine)
     while max_batches is None or batches < max_batches:
         batches += 1
-        with make_session() as db, db.begin():
-            mark_writer(db)
+        with transaction(engine) as db:
             cases = due_cases(db=db, now=ctx.now, limit=batch_size)
             for case in cases:
                 try:

@@ -20,6 +20,7 @@ from gridgov.core.errors import Conflict, Forbidden, Invalid, NotFoundError
 from gridgov.core.geo import distance_m, metres_to_degrees
 from gridgov.core.media import StoredFile
 from gridgov.domains.areas.enums import AreaLevel
+from gridgov.domains.areas.models import Area
 from gridgov.domains.auth.enums import DISPATCHER_ROLES, Role
 from gridgov.domains.auth.schemas import SYSTEM_ACTOR, Actor
 from gridgov.domains.cases import machine, sla
@@ -253,12 +254,13 @@ def record(
     data: dict[str, Any] | None = None,
     actor: Actor | None = None,
 ) -> CaseEvent:
-    """Appends one event to the case's log, stamped with the deadline in force after it."""
+    """Appends one event to the case's log, stamped with the deadline in force after it.
+
+    A case still being built by intake (no id yet) keeps its events in memory: they are inserted with it, in
+    one round trip.
+    """
     actor = actor or ctx.actor
-    last = db.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) if case.id else None
     event = CaseEvent(
-        case_id=case.id,
-        seq=(last or 0) + 1,
         action=action,
         from_stage=from_stage,
         to_stage=to_stage,
@@ -273,8 +275,13 @@ def record(
         deadline_at=sla.due_at(case),
         occurred_at=ctx.now,
     )
-    db.add(event)
-    db.flush()
+    if case.id is None:
+        event.seq = len(case.events) + 1
+        case.events.append(event)
+    else:
+        last = db.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id))
+        event.case_id, event.seq = case.id, (last or 0) + 1
+        db.add(event)
     return event
 
 
@@ -292,6 +299,8 @@ def _begin(case: Case, action: Action, ctx: Context, expected_version: int | Non
 
 def write_case(*, db: Session, case: Case) -> None:
     """Flushes the case's changes now; a concurrent writer that committed first makes this a stale_version 409."""
+    if case.id is None:
+        return  # being built by intake: inserted once, at the end
     number, version = case.number, case.version
     try:
         db.flush()
@@ -485,7 +494,8 @@ def auto_dispatch(*, db: Session, case: Case, ctx: Context) -> CaseEvent | None:
     plan = plan_dispatch(db=db, case=case)
     if plan.auto_unit_id is None or case.is_final_ruling:
         return None
-    unit = db.get(Unit, plan.auto_unit_id)
+    chosen = next(c for c in plan.candidates if c.unit_id == plan.auto_unit_id)
+    unit = chosen.unit or db.get(Unit, plan.auto_unit_id)
     system = Context(actor=SYSTEM_ACTOR, now=ctx.now, calendar=ctx.calendar)
     return dispatch(db=db, case=case, unit=unit, co_units=[], ctx=system, note=f"auto: {plan.reason}")
 
@@ -604,7 +614,6 @@ def attach(*, db: Session, case: Case, sha256s: list[str], kind: AttachmentKind,
         raise Invalid(f"unknown attachment(s) {', '.join(unknown)}: upload them first", code="unknown_attachment")
     links = [
         CaseAttachment(
-            case_id=case.id,
             kind=kind,
             sha256=h,
             content_type=media[h].content_type,
@@ -615,8 +624,7 @@ def attach(*, db: Session, case: Case, sha256s: list[str], kind: AttachmentKind,
         )
         for h in dict.fromkeys(sha256s)
     ]
-    db.add_all(links)
-    db.flush()
+    case.attachments.extend(links)  # saved with the case (a new case inserts them with itself)
     return links
 
 
@@ -910,11 +918,14 @@ def supervise(
 
 
 def escalate(*, db: Session, case: Case, ctx: Context, note: str, expected_version: int | None = None) -> CaseEvent:
-    """提级: the case moves to the higher centre's queue (street → district)."""
+    """提级 (四级联动): the case moves one level up, to the queue of the centre above its current one
+    (grid → community → street → district)."""
     _begin(case, Action.escalate, ctx, expected_version)
-    if case.centre_area_id == case.district_id:
+    note = _require_note(note, "escalation (提级)")
+    current = db.get(Area, case.centre_area_id) if case.centre_area_id else None
+    if current is None or current.parent_id is None:
         raise Conflict(f"case {case.number} is already with the district centre", code="top_level")
-    case.centre_area_id = case.district_id
+    case.centre_area_id = current.parent_id
     case.is_escalated = True
     return _act(
         db=db,
@@ -922,7 +933,8 @@ def escalate(*, db: Session, case: Case, ctx: Context, note: str, expected_versi
         action=Action.escalate,
         ctx=ctx,
         expected_version=expected_version,
-        note=_require_note(note, "escalation (提级)"),
+        note=note,
+        data={"to": db.get(Area, case.centre_area_id).code},
     )
 
 

@@ -52,7 +52,7 @@ def due_at(case: Case) -> dt.datetime | None:
 
 def start_clock(*, db: Session, case: Case, stage: Stage, at: dt.datetime, calendar: WorkingCalendar) -> None:
     """Starts the clock of `stage` at `at` with the matter type's limit for the case's urgency."""
-    limits = catalog_service.time_limits_for(db=db, matter_type_id=case.matter_type_id, urgency=case.urgency)
+    limits = _time_limits(db, case)
     if stage not in limits:
         stop_clock(case)
         return
@@ -61,6 +61,16 @@ def start_clock(*, db: Session, case: Case, stage: Stage, at: dt.datetime, calen
     case.warning_level = 0
     case.is_overdue = False
     refresh(case, calendar)
+
+
+def _time_limits(db: Session, case: Case) -> dict[Stage, tuple[float, TimeUnit]]:
+    """Returns the case's time limits, read once per session (intake starts two or three clocks in a row)."""
+    matter_type_id = case.matter_type_id if case.matter_type_id is not None else case.matter_type.id
+    memo = db.info.setdefault("gridgov.time_limits", {})
+    key = (matter_type_id, case.urgency)
+    if key not in memo:
+        memo[key] = catalog_service.time_limits_for(db=db, matter_type_id=matter_type_id, urgency=case.urgency)
+    return memo[key]
 
 
 def stop_clock(case: Case) -> None:

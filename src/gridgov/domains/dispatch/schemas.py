@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, PrivateAttr
 
 from gridgov.domains.areas.enums import AreaLevel
 
@@ -18,6 +20,17 @@ class Candidate(BaseModel):
     rule_id: int | None = None
     co_unit_ids: list[int] = []
     legal_basis: str | None = None
+    # The Unit row it was resolved from, kept so that dispatching to it needs no second query.
+    _unit: Any = PrivateAttr(None)
+
+    def with_unit(self, unit: Any) -> Candidate:
+        self._unit = unit
+        return self
+
+    @property
+    def unit(self) -> Any:
+        """The resolved Unit row (None when built from stored JSON)."""
+        return self._unit
 
 
 class DispatchPlan(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
@@ -69,7 +69,7 @@ def _rule_candidate(
         rule_id=rule.id,
         co_unit_ids=[u.id for u in co_units if u.id != unit.id],
         legal_basis=rule.legal_basis,
-    )
+    ).with_unit(unit)
 
 
 def candidates(
@@ -84,6 +84,7 @@ def candidates(
     rules = list(
         db.scalars(
             select(ResponsibilityRule)
+            .options(joinedload(ResponsibilityRule.unit))
             .where(ResponsibilityRule.matter_type_id == matter_type.id)
             .order_by(ResponsibilityRule.id)
         )
@@ -92,20 +93,28 @@ def candidates(
     district_wide: list[ResponsibilityRule] = []
     if rules:
         scope_ids = {r.area_id for r in rules if r.area_id}
-        area_paths = {row.id: row.path for row in db.execute(select(Area.id, Area.path).where(Area.id.in_(scope_ids)))}
+        area_paths = (
+            {row.id: row.path for row in db.execute(select(Area.id, Area.path).where(Area.id.in_(scope_ids)))}
+            if scope_ids
+            else {}
+        )
         for rule in rules:
             if rule.area_id is None:
                 district_wide.append(rule)
             elif area_path.startswith(area_paths.get(rule.area_id, "\0")):
                 scoped.append((len(area_paths[rule.area_id]), rule))
 
-    grid = db.get(Area, case_areas[AreaLevel.grid]) if case_areas.get(AreaLevel.grid) else None
-    admitted = catalog_service.is_grid_admitted(db=db, matter_type_id=matter_type.id, area=grid)
+    admitted: list[bool] = []  # computed once, only if a grid or community unit turns up
 
     def allowed(candidate: Candidate | None) -> bool:
         if candidate is None or candidate.level not in GRASSROOTS_LEVELS:
             return candidate is not None
-        return admitted and not matter_type.department_only
+        if matter_type.department_only:
+            return False
+        if not admitted:
+            grid = db.get(Area, case_areas[AreaLevel.grid]) if case_areas.get(AreaLevel.grid) else None
+            admitted.append(catalog_service.is_grid_admitted(db=db, matter_type_id=matter_type.id, area=grid))
+        return admitted[0]
 
     if scoped:
         most_specific = max(depth for depth, _ in scoped)
@@ -124,7 +133,7 @@ def candidates(
             unit_name=component_owner.name,
             level=component_owner.level,
             source="component_owner",
-        )
+        ).with_unit(component_owner)
         if allowed(owner):
             return [owner]
     found = [_rule_candidate(db=db, rule=rule, case_areas=case_areas, source="district_rule") for rule in district_wide]
