@@ -11,47 +11,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from gridgov.migrations import append_only
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-APPEND_ONLY_SQLITE = (
-    "CREATE TRIGGER case_event_no_update BEFORE UPDATE ON case_event "
-    "BEGIN SELECT RAISE(ABORT, 'case events are append-only'); END",
-    "CREATE TRIGGER case_event_no_delete BEFORE DELETE ON case_event "
-    "BEGIN SELECT RAISE(ABORT, 'case events are append-only'); END",
-)
-APPEND_ONLY_POSTGRESQL = (
-    "CREATE FUNCTION case_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$BEGIN RAISE EXCEPTION 'case events are append-only'; END$$",
-    "CREATE TRIGGER case_event_no_change BEFORE UPDATE OR DELETE ON case_event "
-    "FOR EACH ROW EXECUTE FUNCTION case_event_append_only()",
-)
-
-
-def _append_only(create: bool) -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        statements = (
-            APPEND_ONLY_SQLITE
-            if create
-            else ("DROP TRIGGER IF EXISTS case_event_no_update", "DROP TRIGGER IF EXISTS case_event_no_delete")
-        )
-    elif dialect == "postgresql":
-        statements = (
-            APPEND_ONLY_POSTGRESQL
-            if create
-            else (
-                "DROP TRIGGER IF EXISTS case_event_no_change ON case_event",
-                "DROP FUNCTION IF EXISTS case_event_append_only()",
-            )
-        )
-    else:
-        return
-    for statement in statements:
-        op.execute(statement)
 
 
 def upgrade() -> None:
@@ -462,11 +427,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_case_event_action"), ["action"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_event_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_event_occurred_at"), ["occurred_at"], unique=False)
-    _append_only(create=True)
+    append_only.create("case_event", "case events are append-only")
 
 
 def downgrade() -> None:
-    _append_only(create=False)
+    append_only.drop("case_event")
 
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_event_occurred_at"))

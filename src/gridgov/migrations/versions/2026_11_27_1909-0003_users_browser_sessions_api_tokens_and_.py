@@ -11,51 +11,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from gridgov.migrations import append_only
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-APPEND_ONLY_SQLITE = (
-    "CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry "
-    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-    "CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry "
-    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-)
-APPEND_ONLY_POSTGRESQL = (
-    "CREATE FUNCTION audit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$BEGIN RAISE EXCEPTION 'the audit log is append-only'; END$$",
-    "CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry "
-    "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
-    # NOTE: row triggers do not fire on TRUNCATE; refuse it too, so the log cannot be emptied in one statement.
-    "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()",
-)
-
-
-def _append_only(create: bool) -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        statements = (
-            APPEND_ONLY_SQLITE
-            if create
-            else ("DROP TRIGGER IF EXISTS audit_entry_no_update", "DROP TRIGGER IF EXISTS audit_entry_no_delete")
-        )
-    elif dialect == "postgresql":
-        statements = (
-            APPEND_ONLY_POSTGRESQL
-            if create
-            else (
-                "DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry",
-                "DROP TRIGGER IF EXISTS audit_entry_no_change ON audit_entry",
-                "DROP FUNCTION IF EXISTS audit_entry_append_only()",
-            )
-        )
-    else:
-        return
-    for statement in statements:
-        op.execute(statement)
 
 
 def upgrade() -> None:
@@ -181,7 +142,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_entry_actor_user_id"), ["actor_user_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_entry_occurred_at"), ["occurred_at"], unique=False)
         batch_op.create_index("ix_audit_entry_target", ["target_type", "target_id"], unique=False)
-    _append_only(create=True)
+    append_only.create("audit_entry", "the audit log is append-only")
 
     op.create_table(
         "web_session",
@@ -205,7 +166,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _append_only(create=False)
+    append_only.drop("audit_entry")
     with op.batch_alter_table("web_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_session_user_id"))
         batch_op.drop_index(batch_op.f("ix_web_session_expires_at"))
