@@ -46,8 +46,9 @@ from gridgov.demo import service as demo_service
 from gridgov.domains.areas import locate
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
+from gridgov.domains.auth import service as auth_service
 from gridgov.domains.auth.enums import Role
-from gridgov.domains.auth.schemas import Actor
+from gridgov.domains.auth.schemas import Actor, UserCreate
 from gridgov.domains.cases import jobs
 from gridgov.domains.cases.models import Case, CaseEvent
 from gridgov.domains.cases.service import Context
@@ -302,14 +303,11 @@ def bench_http(database_url: str, district: District, n: int, tmp: Path) -> tupl
         "GRIDGOV_MEDIA_DIR": str(tmp / "media"),
     }
 
+    tokens = grid_worker_tokens(database_url, {spot.unit_code for spot in district.spots})
+
     def full_request(i: int) -> tuple[dict[str, Any], dict[str, str]]:
         report, spot = district.report(100_000 + i)
-        headers = {
-            "X-Gridgov-Role": "grid_worker",
-            "X-Gridgov-User": "1",
-            "X-Gridgov-Unit": spot.unit_code,
-            "Idempotency-Key": f"http-{i}",
-        }
+        headers = {"Authorization": f"Bearer {tokens[spot.unit_code]}", "Idempotency-Key": f"http-{i}"}
         return report.model_dump(mode="json", exclude_none=True), headers
 
     def bare_request(i: int) -> tuple[dict[str, Any], dict[str, str]]:
@@ -321,6 +319,24 @@ def bench_http(database_url: str, district: District, n: int, tmp: Path) -> tupl
     with server([PYTHON, str(Path(__file__).resolve()), "--serve-bare"], env) as url:
         bare = load(url, "/bare", n, bare_request)
     return full, bare
+
+
+def grid_worker_tokens(database_url: str, unit_codes: set[str]) -> dict[str, str]:
+    """Creates one token-only grid worker per community unit (scoped to its community); returns unit → token."""
+    engine = create_db_engine(database_url)
+    tokens = {}
+    try:
+        with transaction(engine) as db:
+            for n, unit_code in enumerate(sorted(unit_codes)):
+                community = unit_code.removesuffix("-JWH")
+                data = UserCreate(
+                    username=f"bench{n}", display_name="网格员", role=Role.grid_worker, unit=unit_code, scope=community
+                )
+                user = auth_service.create_user(db=db, data=data)
+                _, tokens[unit_code] = auth_service.create_token(db=db, user=user, name="bench", scopes=["cases:write"])
+    finally:
+        engine.dispose()
+    return tokens
 
 
 def serve_bare(port: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from gridgov import migrations
 from gridgov.config import Settings, get_settings
+from gridgov.core.auth import get_auth_transactions
 from gridgov.core.db import create_db_engine, dispose_engines, get_db, get_write_db
 from gridgov.main import create_app
 from tests.pg import PgServer, find_pg_bin, start_pg
@@ -90,15 +92,21 @@ def db(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, db: Session) -> FastAPI:
-    """The application, with each request's transaction nested inside the test's `db` transaction."""
+    """The application, with each request's transaction (and authentication's own) nested in the test's `db`."""
     application = create_app(settings, engine)
 
     def _test_db() -> Iterator[Session]:
         with db.begin_nested():
             yield db
 
+    @contextmanager
+    def _join(_write: bool) -> Iterator[Session]:
+        with db.begin_nested():
+            yield db
+
     application.dependency_overrides[get_db] = _test_db
     application.dependency_overrides[get_write_db] = _test_db
+    application.dependency_overrides[get_auth_transactions] = lambda: _join
     return application
 
 

@@ -85,6 +85,7 @@ _DISPATCHER: dict[str, Scope] = {
 PERMISSIONS: dict[Role, dict[str, Scope]] = {
     Role.district_leader: {
         "case.view": A,
+        "case.report": A,  # 领导交办: a leader assigns a matter (the assignment channel)
         "case.approve": A,
         "case.supervise": A,
         "case.note": A,

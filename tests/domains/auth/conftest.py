@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from argon2 import PasswordHasher
-from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from gridgov.core import security
-from gridgov.core.auth import get_auth_transactions
 from gridgov.core.clock import set_clock
 from tests.domains.auth.world import AuthWorld, load_world
 
@@ -51,19 +48,6 @@ def clock() -> Iterator[FakeClock]:
         yield fake
     finally:
         set_clock(None)
-
-
-@pytest.fixture
-def app(app: FastAPI, db: Session) -> FastAPI:
-    """The application, whose authentication transactions also join the test's transaction."""
-
-    @contextmanager
-    def _join(_write: bool) -> Iterator[Session]:
-        with db.begin_nested():
-            yield db
-
-    app.dependency_overrides[get_auth_transactions] = lambda: _join
-    return app
 
 
 @pytest.fixture

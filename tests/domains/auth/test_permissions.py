@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[3]
 EXPECTED_TABLE = """
 action           leader dispatcher street secretary gridworker handler auditor admin citizen system
 case.view        area   area       area   area      area       unit    all     -     own     all
-case.report      -      area       area   area      area       -       -       -     own     all
+case.report      area   area       area   area      area       -       -       -     own     all
 case.register    -      area       area   -         -          -       -       -     -       all
 case.dispatch    -      area       area   -         -          -       -       -     -       all
 case.handle      -      -          -      area      area       unit    -       -     -       -

@@ -1,8 +1,8 @@
 """The case API through HTTP: reporting, idempotency, errors, lists, detail, every action, media, OpenAPI.
 
-Requests run inside the test's transaction (the `client` fixture); identities come from the development
-headers X-Gridgov-Role / -User / -Unit / -Name. The clock is frozen at T0 (a Wednesday, 09:00 in Shanghai)
-so deadlines and periods are exact.
+Requests run inside the test's transaction (the `client` fixture); every caller is a real user with an API
+token (`Authorization: Bearer`), scoped by role, unit and area like production. The clock is frozen at T0
+(a Wednesday, 09:00 in Shanghai) so deadlines and periods are exact.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import datetime as dt
 import hashlib
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from gridgov.config import Settings
 from gridgov.core import clock
+from gridgov.core.auth import get_auth_transactions
 from gridgov.core.db import get_db, get_write_db
-from gridgov.domains.auth.enums import Role
+from gridgov.domains.auth.enums import AuditOutcome, Role
+from gridgov.domains.auth.models import AuditEntry
 from gridgov.domains.auth.schemas import SYSTEM_ACTOR
 from gridgov.domains.cases import jobs, sla
 from gridgov.domains.cases.api import router as cases_router
@@ -33,7 +35,7 @@ from gridgov.domains.cases.service import Context
 from gridgov.main import create_app
 from tests.domains.areas.synthetic import lnglat
 from tests.domains.cases.conftest import T0
-from tests.domains.cases.world import COMMUNITY_W_N, STREET_E, STREET_W, World, point
+from tests.domains.cases.world import COMMUNITY_W_N, STREET_E, STREET_W, World, add_token_user, bearer, point
 
 JWH = f"{COMMUNITY_W_N}-JWH"
 HWS_W = f"{STREET_W}-HWS"
@@ -42,28 +44,53 @@ HWS_W = f"{STREET_W}-HWS"
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
-def who(role: Role | str, unit: str | None = None, user: int | None = None, name: str | None = None) -> dict[str, Any]:
-    """Returns the development identity headers of an actor (the name as raw UTF-8, as phones send it)."""
-    headers: dict[str, Any] = {"X-Gridgov-Role": str(role)}
-    if unit:
-        headers["X-Gridgov-Unit"] = unit
-    if user is not None:
-        headers["X-Gridgov-User"] = str(user)
-    if name:
-        headers["X-Gridgov-Name"] = name.encode()
-    return headers
+class Who(dict[str, str]):
+    """A test user's Authorization header; the `api` fixture creates the user and a fresh token every test."""
+
+    def __init__(self, username: str, role: Role, unit: str | None, scope: str | None, name: str) -> None:
+        super().__init__()
+        self.username, self.role, self.unit, self.scope, self.name = username, role, unit, scope, name
+        self.user_id: int | None = None
+
+    def enrol(self, db: Session, scopes: tuple[str, ...] = ("cases:read", "cases:write")) -> None:
+        user, token = add_token_user(
+            db, self.username, self.role, self.unit, self.scope, display_name=self.name, scopes=scopes
+        )
+        self.user_id = user.id
+        self.clear()
+        self.update(bearer(token))
 
 
-GRID_WORKER = who(Role.grid_worker, JWH, 101, "网格员甲")
-OTHER_GRID_WORKER = who(Role.grid_worker, JWH, 102, "网格员乙")
-STREET_DISPATCHER = who(Role.street_dispatcher, f"{STREET_W}-CYZX", 201, "街道派遣员")
-DISTRICT_DISPATCHER = who(Role.district_dispatcher, "CENTRE", 301, "区值班长")
-LEADER = who(Role.district_leader, "CENTRE", 401, "区领导")
-SANITATION = who(Role.unit_handler, HWS_W, 501, "环卫所处置员")
-CGJ = who(Role.unit_handler, "CGJ", 601, "城管局处置员")
-CITIZEN = who(Role.citizen, name="市民")
+GRID_WORKER = Who("gw1", Role.grid_worker, JWH, COMMUNITY_W_N, "网格员甲")
+OTHER_GRID_WORKER = Who("gw2", Role.grid_worker, JWH, COMMUNITY_W_N, "网格员乙")
+GRID_WORKER_E = Who("gw_e", Role.grid_worker, f"{STREET_E}001-JWH", f"{STREET_E}001", "网格员丙")
+STREET_DISPATCHER = Who("street_w", Role.street_dispatcher, f"{STREET_W}-CYZX", STREET_W, "街道派遣员")
+STREET_DISPATCHER_E = Who("street_e", Role.street_dispatcher, f"{STREET_E}-CYZX", STREET_E, "东街道派遣员")
+DISTRICT_DISPATCHER = Who("district", Role.district_dispatcher, "CENTRE", None, "区值班长")
+LEADER = Who("leader", Role.district_leader, "CENTRE", None, "区领导")
+SANITATION = Who("hws_w", Role.unit_handler, HWS_W, None, "环卫所处置员")
+CGJ = Who("cgj", Role.unit_handler, "CGJ", None, "城管局处置员")
+CITIZEN = Who("citizen", Role.citizen, None, None, "市民")
+OTHER_CITIZEN = Who("citizen2", Role.citizen, None, None, "另一市民")
+EVERYONE = (
+    GRID_WORKER,
+    OTHER_GRID_WORKER,
+    GRID_WORKER_E,
+    STREET_DISPATCHER,
+    STREET_DISPATCHER_E,
+    DISTRICT_DISPATCHER,
+    LEADER,
+    SANITATION,
+    CGJ,
+    CITIZEN,
+    OTHER_CITIZEN,
+)
 # A model's classification below GRIDGOV_AUTO_DISPATCH_MIN_CONFIDENCE: the case waits in the centre's queue.
 UNSURE = {"label": "SJ0601", "confidence": 0.5, "model": "test"}
+
+
+def _denials(db: Session) -> list[AuditEntry]:
+    return list(db.scalars(select(AuditEntry).where(AuditEntry.outcome == AuditOutcome.denied).order_by(AuditEntry.id)))
 
 
 def jpeg() -> bytes:
@@ -117,8 +144,10 @@ def now() -> Iterator[list[dt.datetime]]:
 
 
 @pytest.fixture
-def api(client: TestClient, world: World, now: list[dt.datetime]) -> TestClient:
-    """The test client on the loaded world with the clock frozen."""
+def api(client: TestClient, db: Session, world: World, now: list[dt.datetime]) -> TestClient:
+    """The test client on the loaded world with the clock frozen and every test user enrolled with a token."""
+    for who in EVERYONE:
+        who.enrol(db)
     return client
 
 
@@ -153,8 +182,14 @@ def _app_in_test_transaction(settings: Settings, engine: Engine, db: Session) ->
         with db.begin_nested():
             yield db
 
+    @contextmanager
+    def _join(_write: bool) -> Iterator[Session]:
+        with db.begin_nested():
+            yield db
+
     application.dependency_overrides[get_db] = _test_db
     application.dependency_overrides[get_write_db] = _test_db
+    application.dependency_overrides[get_auth_transactions] = lambda: _join
     return application
 
 
@@ -267,42 +302,19 @@ def test_html_in_the_description_is_422(api):
     assert "plain text, not HTML" in error["msg"]
 
 
-def test_missing_identity_is_401(api):
+def test_missing_or_bad_authentication_is_401(api):
     response = api.post("/api/v1/cases", json=report())
     assert response.status_code == 401
-    assert "X-Gridgov-Role" in response.json()["detail"]
+    assert "Bearer" in response.json()["detail"]
     assert api.get("/api/v1/cases").status_code == 401
+    assert api.get("/api/v1/cases", headers=bearer("ggt_nope_nope")).status_code == 401
+    # the old development identity headers are ignored: they authenticate nobody
+    assert api.get("/api/v1/cases", headers={"X-Gridgov-Role": "district_dispatcher"}).status_code == 401
 
 
-def test_unknown_role_is_401(api):
-    response = api.post("/api/v1/cases", json=report(), headers={"X-Gridgov-Role": "mayor"})
-    assert response.status_code == 401
-    assert "unknown role 'mayor'" in response.json()["detail"]
-
-
-def test_unknown_unit_and_bad_user_are_401(api):
-    assert api.get("/api/v1/cases", headers=who(Role.unit_handler, "NOPE")).status_code == 401
-    response = api.get("/api/v1/cases", headers={"X-Gridgov-Role": "grid_worker", "X-Gridgov-User": "abc"})
-    assert response.status_code == 401
-
-
-def test_identity_headers_are_refused_in_production(settings, engine, db):
-    production = settings.model_copy(update={"env": "production", "secret_key": "x" * 40})
-    with TestClient(_app_in_test_transaction(production, engine, db)) as client:
-        response = client.get("/api/v1/cases", headers=DISTRICT_DISPATCHER)
-    assert response.status_code == 401
-    assert "production" in response.json()["detail"]
-
-
-def test_chinese_names_arrive_readable_raw_or_percent_encoded(api):
-    raw = create(api, who(Role.grid_worker, JWH, 101, "网格员甲"))
-    encoded = create(api, {**who(Role.grid_worker, JWH, 102), "X-Gridgov-Name": quote("网格员乙")}, at=point(300, 300))
-    plain = create(api, who(Role.grid_worker, JWH, 103), at=point(300, 620))
-    long = create(api, who(Role.grid_worker, JWH, 104, "很长的名字" * 30), at=point(620, 300))
-    assert raw["timeline"][0]["actor_name"] == "网格员甲"
-    assert long["timeline"][0]["actor_name"] == ("很长的名字" * 30)[:100]  # the column's length
-    assert encoded["timeline"][0]["actor_name"] == "网格员乙"
-    assert plain["timeline"][0]["actor_name"] == "grid_worker#103"
+def test_the_users_display_name_lands_in_the_timeline(api):
+    case = create(api, GRID_WORKER)
+    assert case["timeline"][0]["actor_name"] == "网格员甲"
 
 
 def test_channel_restricted_to_roles_is_403(api):
@@ -322,7 +334,9 @@ def _ids(response) -> list[int]:
 def test_list_filters_and_pagination(api, db, world, now):
     west = create(api, title="西侧垃圾")
     now[0] = T0 + dt.timedelta(hours=1)
-    east = create(api, title="东侧占道", matter="SJ0501", at=point(700, 880))  # street E → district 城管局
+    east = create(
+        api, GRID_WORKER_E, title="东侧占道", matter="SJ0501", at=point(700, 880)
+    )  # street E → district 城管局
     now[0] = T0 + dt.timedelta(days=1)
     snap = create(api, CITIZEN, title="市民随手拍", channel="snapshot", at=point(120, 120))
     queued = create(api, title="其他事件", matter="SJ0601", at=point(380, 620), classification=UNSURE)
@@ -383,7 +397,7 @@ def test_list_refuses_unknown_filter_values_and_bad_paging(api):
 
 def test_search_text_is_literal(api):
     plain = create(api, title="井盖破损")
-    percent = create(api, title="噪音超标 100%", at=point(300, 300))
+    percent = create(api, title="噪音超标 100%", at=point(300, 880))
     assert _ids(api.get("/api/v1/cases", params={"q": "%"}, headers=DISTRICT_DISPATCHER)) == [percent["id"]]
     assert _ids(api.get("/api/v1/cases", params={"q": "_"}, headers=DISTRICT_DISPATCHER)) == []
     assert _ids(api.get("/api/v1/cases", params={"q": "井盖"}, headers=DISTRICT_DISPATCHER)) == [plain["id"]]
@@ -411,8 +425,15 @@ def test_detail_has_the_timeline_and_the_callers_allowed_actions(api):
     assert as_handler["allowed_actions"] == ["sign", "return", "request_extension", "note"]
     as_dispatcher = api.get(f"/api/v1/cases/{case['id']}", headers=DISTRICT_DISPATCHER).json()
     assert as_dispatcher["allowed_actions"] == ["decide_extension", "supervise", "rule_reasonableness", "note"]
-    timeline = api.get(f"/api/v1/cases/{case['id']}/timeline", headers=CITIZEN).json()
-    assert timeline == as_handler["timeline"]
+    timeline = api.get(f"/api/v1/cases/{case['id']}/timeline", headers=STREET_DISPATCHER).json()
+
+    def instants(events: list[dict]) -> list[dict]:  # the same instant may be written +08:00 or Z
+        times = ("occurred_at", "deadline_at")
+        return [{k: dt.datetime.fromisoformat(v) if k in times and v else v for k, v in e.items()} for e in events]
+
+    assert instants(timeline) == instants(as_handler["timeline"])
+    # a citizen sees only what they reported: someone else's case is answered like a missing one
+    assert api.get(f"/api/v1/cases/{case['id']}/timeline", headers=CITIZEN).status_code == 404
     missing = api.get("/api/v1/cases/999999", headers=DISTRICT_DISPATCHER)
     assert missing.status_code == 404
     assert "999999" in missing.json()["detail"]
@@ -424,7 +445,7 @@ def test_detail_has_the_timeline_and_the_callers_allowed_actions(api):
 # --- every action ----------------------------------------------------------------------------------------------
 
 
-def test_full_loop_with_extension_suspension_media_evidence_rating_and_reopen(api, now):
+def test_full_loop_with_extension_suspension_media_evidence_rating_and_reopen(api, db, now):
     case = create(api)
     case = act(api, case, "sign", SANITATION, version=case["version"])
     assert case["stage"] == "signed"
@@ -463,15 +484,17 @@ def test_full_loop_with_extension_suspension_media_evidence_rating_and_reopen(ap
     assert case["stage"] == "handled" and case["result"] == "已清理"
     assert [(a["kind"], a["sha256"]) for a in case["attachments"]] == [("after", sha)]
 
-    assert act(api, case, "verify", SANITATION, expect=403, ok=True)["code"] == "role_not_allowed"
-    own_unit = who(Role.grid_worker, HWS_W, 503)  # 巡办分离: nobody of the handling unit verifies its own work
+    assert act(api, case, "verify", SANITATION, expect=403, ok=True)["code"] == "permission_denied"
+    # 巡办分离: nobody of the handling unit verifies its own work
+    own_unit = Who("gw_hws", Role.grid_worker, HWS_W, COMMUNITY_W_N, "环卫所网格员")
+    own_unit.enrol(db)
     assert act(api, case, "verify", own_unit, expect=403, ok=True)["code"] == "separation"
     assigned = act(api, case, "verify", OTHER_GRID_WORKER, expect=403, ok=True)
     assert assigned["code"] == "not_verifier"
     case = act(api, case, "verify", GRID_WORKER, ok=True, note="现场已清理")
     assert case["stage"] == "closed" and case["closed_at"]
 
-    case = act(api, case, "rate", CITIZEN, satisfaction="unsatisfied", note="又堆了")
+    case = act(api, case, "rate", DISTRICT_DISPATCHER, satisfaction="unsatisfied", note="又堆了")
     assert case["satisfaction"] == "unsatisfied"
     assert case["stage"] == "handling"  # an unsatisfied rating within the window reopens the case
     assert [e["action"] for e in case["timeline"][-2:]] == ["rate", "reopen"]
@@ -579,7 +602,7 @@ def test_dispatch_return_redispatch_supervise_reasonableness_note_reopen(api, wo
     case = act(api, case, "finish", SANITATION, result="已彻底清理")
     case = act(api, case, "verify", GRID_WORKER, ok=True)
     assert case["stage"] == "closed"
-    case = act(api, case, "rate", CITIZEN, satisfaction="satisfied")
+    case = act(api, case, "rate", DISTRICT_DISPATCHER, satisfaction="satisfied")
     assert case["stage"] == "closed" and case["satisfaction"] == "satisfied"
     case = act(api, case, "reopen", DISTRICT_DISPATCHER, note="回访发现反弹")
     assert case["stage"] == "handling" and case["closed_at"] is None
@@ -615,18 +638,28 @@ def test_illegal_transition_is_409_with_the_allowed_actions(api):
     assert "not allowed in stage 'dispatched'" in body["message"]
 
 
-def test_wrong_role_is_403(api):
+def test_wrong_role_is_403_and_audited(api, db):
     case = create(api, matter="SJ0601", classification=UNSURE)
     body = act(api, case, "dispatch", CITIZEN, expect=403, unit="CGJ")
-    assert body["code"] == "role_not_allowed" and body["role"] == "citizen" and body["action"] == "dispatch"
-    assert act(api, case, "notes", who(Role.auditor), expect=403, note="x")["code"] == "role_not_allowed"
+    assert body["code"] == "permission_denied" and body["role"] == "citizen" and body["action"] == "case.dispatch"
+    assert act(api, case, "notes", CITIZEN, expect=403, note="x")["code"] == "permission_denied"
+    denied = _denials(db)
+    assert [(e.action, e.actor_user_id, e.target_id) for e in denied] == [
+        ("case.dispatch", CITIZEN.user_id, str(case["id"])),
+        ("case.note", CITIZEN.user_id, str(case["id"])),
+    ]
 
 
-def test_wrong_unit_is_403(api):
+def test_wrong_unit_is_404_outside_the_unit_and_403_for_a_co_unit(api, db):
     case = create(api)
-    body = act(api, case, "sign", who(Role.unit_handler, f"{STREET_E}-HWS", 502), expect=403)
-    assert body["code"] == "not_handling_unit"
-    assert act(api, case, "sign", who(Role.unit_handler), expect=403)["code"] == "not_handling_unit"
+    hws_e = Who("hws_e", Role.unit_handler, f"{STREET_E}-HWS", None, "东环卫所")
+    hws_e.enrol(db)
+    body = act(api, case, "sign", hws_e, expect=404)
+    assert body["detail"] == f"case {case['id']} not found"
+    queued = create(api, matter="SJ0601", classification=UNSURE, at=point(380, 620))
+    act(api, queued, "dispatch", DISTRICT_DISPATCHER, unit="CGJ", co_units=[HWS_W])
+    # a co-handling unit sees the case but may not sign for the handling unit
+    assert act(api, queued, "sign", SANITATION, expect=403)["code"] == "not_handling_unit"
 
 
 def test_stale_version_is_409(api, db):
@@ -674,6 +707,7 @@ def test_upload_refuses_text_and_empty_files(api):
 
 def test_upload_over_the_limit_is_413(settings, engine, db, world):
     small = settings.model_copy(update={"max_upload_bytes": 100})
+    SANITATION.enrol(db)
     with TestClient(_app_in_test_transaction(small, engine, db)) as client:
         data = jpeg()
         assert len(data) > 100
@@ -721,3 +755,46 @@ def test_every_case_route_is_in_the_openapi_document(client):
     assert {"/api/v1/cases", "/api/v1/cases/{case_id}", "/api/v1/media", "/api/v1/media/{sha256}"} <= set(
         document["paths"]
     )
+
+
+# --- scoped permissions ----------------------------------------------------------------------------------------
+
+
+def test_a_street_dispatcher_sees_only_its_streets_cases(api, db):
+    west = create(api)
+    east = create(api, GRID_WORKER_E, matter="SJ0501", at=point(700, 880))
+    listed = api.get("/api/v1/cases", headers=STREET_DISPATCHER).json()
+    assert [i["id"] for i in listed["items"]] == [west["id"]] and listed["total"] == 1
+    response = api.get(f"/api/v1/cases/{east['id']}", headers=STREET_DISPATCHER)
+    assert response.status_code == 404 and response.json()["detail"] == f"case {east['id']} not found"
+    [entry] = _denials(db)
+    assert (entry.action, entry.target_id, entry.actor_user_id) == (
+        "case.view",
+        str(east["id"]),
+        STREET_DISPATCHER.user_id,
+    )
+    assert entry.detail["reason"] == "outside the user's scope"
+    assert _ids(api.get("/api/v1/cases", headers=STREET_DISPATCHER_E)) == [east["id"]]
+
+
+def test_a_unit_handler_sees_only_its_units_cases(api):
+    mine = create(api)  # auto-dispatched to the west street's sanitation team
+    create(api, GRID_WORKER_E, matter="SJ0501", at=point(700, 880))  # the district 城管局
+    assert _ids(api.get("/api/v1/cases", headers=SANITATION)) == [mine["id"]]
+    assert api.get(f"/api/v1/cases/{mine['id']}", headers=CGJ).status_code == 404
+
+
+def test_citizens_cannot_list_and_read_tokens_cannot_act(api, db):
+    case = create(api)
+    assert _ids(api.get("/api/v1/cases", headers=CITIZEN)) == []  # own scope: nothing reported yet
+    auditor = Who("auditor", Role.auditor, "CENTRE", None, "审计员")
+    auditor.enrol(db, scopes=("cases:read",))
+    assert api.get(f"/api/v1/cases/{case['id']}", headers=auditor).status_code == 200
+    refused = act(api, case, "notes", auditor, expect=403, note="x")
+    assert "cases:write" in refused["detail"]
+
+
+def test_a_replayed_idempotency_key_of_another_reporter_is_409(api):
+    create(api, key="k-1")
+    response = api.post("/api/v1/cases", json=report(), headers={**OTHER_GRID_WORKER, "Idempotency-Key": "k-1"})
+    assert response.status_code == 409 and response.json()["code"] == "idempotency_key_reused"

@@ -25,6 +25,7 @@ from gridgov.config import Settings
 from gridgov.core.db import create_db_engine, transaction
 from gridgov.core.errors import Conflict
 from gridgov.domains.areas import locate
+from gridgov.domains.auth.enums import Role
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import Action, CaseStage, Channel
 from gridgov.domains.cases.models import Case, CaseEvent, CaseSequence
@@ -33,7 +34,7 @@ from gridgov.domains.catalog.models import Unit
 from gridgov.domains.intake import service as intake
 from gridgov.domains.intake.schemas import CaseSubmit
 from gridgov.main import create_app
-from tests.domains.cases.world import load_world, point
+from tests.domains.cases.world import add_token_user, bearer, load_world, point
 
 HOLD_S = 0.3  # how long each worker keeps its transaction open after acting
 UNSURE = {"label": "SJ0601", "confidence": 0.5}
@@ -164,10 +165,10 @@ def test_two_dispatchers_over_http(committed, tmp_path):
     case_id, version = queued_case(committed)
     settings = Settings(env="test", database_url=committed.url, media_dir=tmp_path / "media")
     app = create_app(settings, committed.engine)
-    headers = [
-        {"X-Gridgov-Role": "district_dispatcher", "X-Gridgov-Unit": "CENTRE", "X-Gridgov-User": "301"},
-        {"X-Gridgov-Role": "street_dispatcher", "X-Gridgov-Unit": "410105001-CYZX", "X-Gridgov-User": "201"},
-    ]
+    with transaction(committed.engine) as db:
+        _, district_token = add_token_user(db, "dispatcher_d", Role.district_dispatcher, "CENTRE", None)
+        _, street_token = add_token_user(db, "dispatcher_s", Role.street_dispatcher, "410105001-CYZX", "410105001")
+    headers = [bearer(district_token), bearer(street_token)]
     targets = ["CGJ", "410105001-HWS"]
 
     def post(i: int) -> tuple[int, dict[str, Any]]:

@@ -25,13 +25,14 @@ import pytest
 
 from gridgov.core.db import create_db_engine, transaction
 from gridgov.domains.areas import locate
-from tests.domains.cases.world import load_world, point
+from gridgov.domains.auth.enums import Role
+from tests.domains.cases.world import add_token_user, bearer, load_world, point
 
 CLIENT_THREADS = 4
 ACKED_BEFORE_KILL = 60
 MAX_REQUESTS = 300
 DEADLINE_S = 20.0
-HEADERS = {"X-Gridgov-Role": "grid_worker", "X-Gridgov-Unit": "410105001001-JWH", "X-Gridgov-User": "101"}
+TOKEN_ENV = "GRIDGOV_TEST_TOKEN"  # the reporter's API token, carried in the server's env dict for the client
 
 
 def _free_port() -> int:
@@ -92,6 +93,9 @@ def server_env(fresh_database_url: str, tmp_path: Path) -> dict[str, str]:
         locate.invalidate()
         with transaction(engine) as db:
             load_world(db)
+            # A grid worker of the north-west community, where every report of the stream lies.
+            _, token = add_token_user(db, "gridworker", Role.grid_worker, "410105001001-JWH", "410105001001")
+        env[TOKEN_ENV] = token
     finally:
         engine.dispose()
         locate.invalidate()
@@ -109,8 +113,8 @@ def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
 
 
 def body_for(n: int) -> dict[str, Any]:
-    """Returns report number n: a different spot of the district each time (so duplicate hints stay small)."""
-    lng, lat = point(40 + (n * 37) % 920, 40 + (n * 53) % 920)
+    """Returns report number n: a different spot of the north-west community each time (few duplicate hints)."""
+    lng, lat = point(20 + (n * 37) % 460, 520 + (n * 53) % 460)
     return {"channel": "patrol", "matter_type": "SJ0102", "title": f"暴露垃圾 {n}", "lng": lng, "lat": lat}
 
 
@@ -123,7 +127,7 @@ def test_acknowledged_reports_survive_sigkill_and_retries_make_no_duplicates(ser
     started = time.monotonic()
 
     def stream() -> None:
-        with httpx.Client(base_url=server.url, headers=HEADERS, timeout=10) as client:
+        with httpx.Client(base_url=server.url, headers=bearer(server.env[TOKEN_ENV]), timeout=10) as client:
             while time.monotonic() - started < DEADLINE_S:
                 with lock:
                     n = next(counter)
@@ -155,7 +159,7 @@ def test_acknowledged_reports_survive_sigkill_and_retries_make_no_duplicates(ser
     assert in_flight, "the kill should catch requests in flight"
 
     server.start()
-    with httpx.Client(base_url=server.url, headers=HEADERS, timeout=10) as client:
+    with httpx.Client(base_url=server.url, headers=bearer(server.env[TOKEN_ENV]), timeout=10) as client:
         for key, case in acked.items():
             response = client.get(f"/api/v1/cases/{case['id']}")
             assert response.status_code == 200, f"acknowledged case {key} lost"

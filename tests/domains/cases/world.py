@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridgov.domains.areas.models import Area
+from gridgov.domains.auth import service as auth_service
 from gridgov.domains.auth.enums import Role
-from gridgov.domains.auth.schemas import Actor
+from gridgov.domains.auth.models import User
+from gridgov.domains.auth.schemas import Actor, UserCreate
 from gridgov.domains.catalog import service as catalog_service
 from gridgov.domains.catalog.models import Unit
 from gridgov.domains.catalog.schemas import CatalogDocument
@@ -210,3 +212,27 @@ def load_world(db: Session) -> World:
     catalog_service.import_document(db=db, document=catalogue(), source="world.yaml")
     db.flush()
     return World(db=db)
+
+
+def add_token_user(
+    db: Session,
+    username: str,
+    role: Role,
+    unit: str | None,
+    scope: str | None,
+    *,
+    display_name: str | None = None,
+    scopes: tuple[str, ...] = ("cases:read", "cases:write"),
+) -> tuple[User, str]:
+    """Creates a token-only user and an API token for them; returns the user and the token text."""
+    user = auth_service.create_user(
+        db=db,
+        data=UserCreate(username=username, display_name=display_name or username, role=role, unit=unit, scope=scope),
+    )
+    _token, text = auth_service.create_token(db=db, user=user, name="tests", scopes=list(scopes))
+    return user, text
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Returns the Authorization header of an API token."""
+    return {"Authorization": f"Bearer {token}"}

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridgov.core import media
-from gridgov.core.auth import CurrentActor
+from gridgov.core.auth import require_scope
 from gridgov.core.db import DbSession, WriteSession
 from gridgov.core.errors import Invalid, NotFoundError
-from gridgov.domains.auth.schemas import Actor
+from gridgov.core.permissions import CASE_ACTION_PERMISSIONS, can, check_case, recheck_case, require, restrict
+from gridgov.domains.auth.enums import TokenScope
+from gridgov.domains.auth.schemas import Actor, AuditRecord, Principal
 from gridgov.domains.cases import machine
 from gridgov.domains.cases import service as case_service
-from gridgov.domains.cases.enums import CaseStage, Channel
+from gridgov.domains.cases.enums import Action, CaseStage, Channel
 from gridgov.domains.cases.models import Case, CaseContact, MediaFile
 from gridgov.domains.cases.schemas import (
     CaseCreated,
@@ -48,6 +50,18 @@ from gridgov.domains.intake.schemas import CaseSubmit
 
 router = APIRouter(tags=["cases"])
 
+# Every route authenticates the caller (session cookie or Bearer token); a token also needs the scope: reads
+# cases:read, writes cases:write. The role's permission and area/unit scope are then checked per case.
+Reader = Annotated[Principal, Depends(require_scope(TokenScope.cases_read))]
+Writer = Annotated[Principal, Depends(require_scope(TokenScope.cases_write))]
+# Actions that hand the case away by design, so it may leave the actor's scope (a unit returning it).
+_HANDS_AWAY = frozenset({Action.return_})
+_UPLOAD_PERMISSIONS = ("case.report", "case.handle", "case.verify")
+
+
+def _no_write(_db: Session | None, _record: AuditRecord) -> None:
+    """Audit writer of routes: a denial is written by `after_request` once the rolled-back request has ended."""
+
 
 def read_case(*, db: Session, case: Case, actor: Actor | None = None) -> CaseRead:
     """Returns the full read model of a case, with its timeline and the actions `actor` may take."""
@@ -58,24 +72,40 @@ def read_case(*, db: Session, case: Case, actor: Actor | None = None) -> CaseRea
     return data
 
 
-def _case(db: Session, case_id: int) -> Case:
-    return case_service.get(db=db, case_id=case_id)
+def _case(db: Session, principal: Principal, case_id: int, permission: str = "case.view") -> Case:
+    """Returns the case if the caller may take `permission` on it: 403 without the permission, 404 out of scope."""
+    if not 0 < case_id <= case_service.MAX_ID:
+        # NOTE: beyond the id column the driver would fail (a 500); such a case cannot exist.
+        require(principal.actor, permission, audit=_no_write, source_address=principal.source_address)
+        raise NotFoundError(f"case {case_id} not found")
+    return check_case(
+        db, principal.actor, permission, case_id, source_address=principal.source_address, audit=_no_write
+    )
 
 
-def _ctx(actor: Actor) -> Context:
-    return Context.of(actor)
+def _acting(db: Session, principal: Principal, case_id: int, action: Action) -> Case:
+    """Returns the case the caller may take the state-machine `action` on (its permission, within scope)."""
+    return _case(db, principal, case_id, CASE_ACTION_PERMISSIONS[action])
+
+
+def _ctx(principal: Principal) -> Context:
+    return Context.of(principal.actor)
 
 
 @router.post("/cases", status_code=status.HTTP_201_CREATED, response_model=CaseCreated)
 def create_case(
     report: CaseSubmit,
     db: WriteSession,
-    actor: CurrentActor,
+    principal: Writer,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CaseCreated:
     """Reports a problem through any channel. A retry with the same Idempotency-Key returns the same case."""
-    result = intake_service.submit(db=db, report=report, ctx=_ctx(actor), idempotency_key=idempotency_key)
+    actor = principal.actor
+    require(actor, "case.report", audit=_no_write, source_address=principal.source_address)
+    result = intake_service.submit(db=db, report=report, ctx=_ctx(principal), idempotency_key=idempotency_key)
+    # NOTE: a grid worker reporting outside their grid, or a key replayed onto a case out of scope, is refused.
+    recheck_case(db, actor, "case.report", result.case, source_address=principal.source_address, audit=_no_write)
     if not result.created:
         response.headers["Idempotent-Replayed"] = "true"
     return CaseCreated(
@@ -86,7 +116,7 @@ def create_case(
 @router.get("/cases", response_model=Page[CaseReadMinimal])
 def list_cases(
     db: DbSession,
-    actor: CurrentActor,
+    principal: Reader,
     stage: Annotated[list[CaseStage] | None, Query()] = None,
     is_open: bool | None = None,
     overdue: bool | None = None,
@@ -102,8 +132,10 @@ def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[CaseReadMinimal]:
-    """Lists cases with filters, newest first."""
+    """Lists the cases the caller may see (role and area/unit scope), with filters, newest first."""
     from gridgov.domains.areas.models import Area
+
+    require(principal.actor, "case.view", audit=_no_write, source_address=principal.source_address)
 
     filters = CaseFilter(
         stage=stage,
@@ -124,7 +156,13 @@ def list_cases(
         filters.matter_type_id = _lookup(
             db, select(MatterType.id).where(MatterType.code == matter_type), f"unknown matter type {matter_type!r}"
         )
-    items, total = case_service.list_cases(db=db, filters=filters, offset=offset, limit=limit)
+    items, total = case_service.list_cases(
+        db=db,
+        filters=filters,
+        offset=offset,
+        limit=limit,
+        scope=lambda stmt: restrict(stmt, principal.actor, "case.view"),
+    )
     return Page[CaseReadMinimal](
         items=[CaseReadMinimal.model_validate(c) for c in items], total=total, offset=offset, limit=limit
     )
@@ -138,15 +176,16 @@ def _lookup(db: Session, stmt, message: str):  # noqa: ANN001, ANN202 - a scalar
 
 
 @router.get("/cases/{case_id}", response_model=CaseRead)
-def get_case(case_id: int, db: DbSession, actor: CurrentActor) -> CaseRead:
-    """Returns a case with its timeline, attachments and the actions the caller may take."""
-    return read_case(db=db, case=_case(db, case_id), actor=actor)
+def get_case(case_id: int, db: DbSession, principal: Reader) -> CaseRead:
+    """Returns a case with its timeline, attachments and the actions the caller may take (404 out of scope)."""
+    return read_case(db=db, case=_case(db, principal, case_id), actor=principal.actor)
 
 
 @router.get("/cases/{case_id}/timeline", response_model=list[CaseEventRead])
-def get_timeline(case_id: int, db: DbSession, actor: CurrentActor) -> list[CaseEventRead]:
-    """Returns the case's event log in order."""
-    return [CaseEventRead.model_validate(e) for e in case_service.timeline(db=db, case=_case(db, case_id))]
+def get_timeline(case_id: int, db: DbSession, principal: Reader) -> list[CaseEventRead]:
+    """Returns the case's event log in order (404 out of scope)."""
+    case = _case(db, principal, case_id)
+    return [CaseEventRead.model_validate(e) for e in case_service.timeline(db=db, case=case)]
 
 
 def _unit(db: Session, code: str) -> Unit:
@@ -156,240 +195,271 @@ def _unit(db: Session, code: str) -> Unit:
     return unit
 
 
-def _done(db: Session, case: Case, actor: Actor) -> CaseRead:
+def _done(db: Session, case: Case, principal: Principal, action: Action) -> CaseRead:
+    """Re-selects the written case through the caller's scope (STYLE rule 13) and returns its read model."""
+    if action not in _HANDS_AWAY:
+        recheck_case(
+            db,
+            principal.actor,
+            CASE_ACTION_PERMISSIONS[action],
+            case,
+            source_address=principal.source_address,
+            audit=_no_write,
+        )
     db.flush()
-    return read_case(db=db, case=case, actor=actor)
+    return read_case(db=db, case=case, actor=principal.actor)
 
 
 @router.post("/cases/{case_id}/confirm", response_model=CaseRead)
-def confirm_case(case_id: int, body: Command, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def confirm_case(case_id: int, body: Command, db: WriteSession, principal: Writer) -> CaseRead:
     """核实属实: confirms a public report on site; it is registered (and auto-dispatched when unambiguous)."""
-    case = _case(db, case_id)
-    case_service.confirm(db=db, case=case, ctx=_ctx(actor), note=body.note, expected_version=body.version)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.confirm)
+    case_service.confirm(db=db, case=case, ctx=_ctx(principal), note=body.note, expected_version=body.version)
+    return _done(db, case, principal, Action.confirm)
 
 
 @router.post("/cases/{case_id}/register", response_model=CaseRead)
-def register_case(case_id: int, body: Command, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def register_case(case_id: int, body: Command, db: WriteSession, principal: Writer) -> CaseRead:
     """立案."""
-    case = _case(db, case_id)
-    case_service.register(db=db, case=case, ctx=_ctx(actor), note=body.note, expected_version=body.version)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.register)
+    case_service.register(db=db, case=case, ctx=_ctx(principal), note=body.note, expected_version=body.version)
+    return _done(db, case, principal, Action.register)
 
 
 @router.post("/cases/{case_id}/reject", response_model=CaseRead)
-def reject_case(case_id: int, body: RejectCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def reject_case(case_id: int, body: RejectCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """不予立案, with a reason code."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.reject)
     case_service.reject(
-        db=db, case=case, ctx=_ctx(actor), reason_code=body.reason_code, note=body.note, expected_version=body.version
+        db=db,
+        case=case,
+        ctx=_ctx(principal),
+        reason_code=body.reason_code,
+        note=body.note,
+        expected_version=body.version,
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.reject)
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseRead)
-def merge_case(case_id: int, body: MergeCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def merge_case(case_id: int, body: MergeCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """并单 into a parent case."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.merge)
     try:
-        parent = _case(db, body.parent_id)
+        parent = _acting(db, principal, body.parent_id, Action.merge)
     except NotFoundError:
         raise Invalid(f"parent case {body.parent_id} not found", code="unknown_parent") from None
-    case_service.merge(db=db, case=case, parent=parent, ctx=_ctx(actor), note=body.note, expected_version=body.version)
-    return _done(db, case, actor)
+    case_service.merge(
+        db=db, case=case, parent=parent, ctx=_ctx(principal), note=body.note, expected_version=body.version
+    )
+    return _done(db, case, principal, Action.merge)
 
 
 @router.post("/cases/{case_id}/dispatch", response_model=CaseRead)
-def dispatch_case(case_id: int, body: DispatchCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def dispatch_case(case_id: int, body: DispatchCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """派遣 to a handling unit (and co-units)."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.dispatch)
     case_service.dispatch(
         db=db,
         case=case,
         unit=_unit(db, body.unit),
         co_units=[_unit(db, c) for c in body.co_units],
-        ctx=_ctx(actor),
+        ctx=_ctx(principal),
         note=body.note,
         expected_version=body.version,
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.dispatch)
 
 
 @router.post("/cases/{case_id}/sign", response_model=CaseRead)
-def sign_case(case_id: int, body: Command, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def sign_case(case_id: int, body: Command, db: WriteSession, principal: Writer) -> CaseRead:
     """签收 by the handling unit."""
-    case = _case(db, case_id)
-    case_service.sign(db=db, case=case, ctx=_ctx(actor), expected_version=body.version)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.sign)
+    case_service.sign(db=db, case=case, ctx=_ctx(principal), expected_version=body.version)
+    return _done(db, case, principal, Action.sign)
 
 
 @router.post("/cases/{case_id}/return", response_model=CaseRead)
-def return_case(case_id: int, body: ReturnCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def return_case(case_id: int, body: ReturnCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """回退 by the handling unit, with a reason code and the list item it cites."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.return_)
     case_service.return_case(
         db=db,
         case=case,
-        ctx=_ctx(actor),
+        ctx=_ctx(principal),
         reason_code=body.reason_code,
         citation=body.citation,
         note=body.note,
         expected_version=body.version,
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.return_)
 
 
 @router.post("/cases/{case_id}/start", response_model=CaseRead)
-def start_case(case_id: int, body: Command, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def start_case(case_id: int, body: Command, db: WriteSession, principal: Writer) -> CaseRead:
     """开始处置."""
-    case = _case(db, case_id)
-    case_service.start(db=db, case=case, ctx=_ctx(actor), expected_version=body.version)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.start)
+    case_service.start(db=db, case=case, ctx=_ctx(principal), expected_version=body.version)
+    return _done(db, case, principal, Action.start)
 
 
 @router.post("/cases/{case_id}/finish", response_model=CaseRead)
-def finish_case(case_id: int, body: FinishCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def finish_case(case_id: int, body: FinishCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """处置反馈: the result, with after-photos where the matter type requires evidence."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.finish)
     case_service.finish(
-        db=db, case=case, ctx=_ctx(actor), result=body.result, evidence=body.evidence, expected_version=body.version
+        db=db, case=case, ctx=_ctx(principal), result=body.result, evidence=body.evidence, expected_version=body.version
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.finish)
 
 
 @router.post("/cases/{case_id}/verify", response_model=CaseRead)
-def verify_case(case_id: int, body: VerifyCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def verify_case(case_id: int, body: VerifyCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """核查 by someone other than the handler: ok closes, not ok sends it back for rework (返工)."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.verify)
     case_service.verify(
         db=db,
         case=case,
-        ctx=_ctx(actor),
+        ctx=_ctx(principal),
         ok=body.ok,
         note=body.note,
         evidence=body.evidence,
         expected_version=body.version,
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.verify)
 
 
 @router.post("/cases/{case_id}/extension-requests", response_model=CaseRead)
-def request_extension(case_id: int, body: ExtensionRequest, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def request_extension(case_id: int, body: ExtensionRequest, db: WriteSession, principal: Writer) -> CaseRead:
     """申请延期."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.request_extension)
     case_service.request_extension(
-        db=db, case=case, ctx=_ctx(actor), amount=body.amount, reason=body.reason, expected_version=body.version
+        db=db, case=case, ctx=_ctx(principal), amount=body.amount, reason=body.reason, expected_version=body.version
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.request_extension)
 
 
 @router.post("/cases/{case_id}/extension-decisions", response_model=CaseRead)
-def decide_extension(case_id: int, body: Decision, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def decide_extension(case_id: int, body: Decision, db: WriteSession, principal: Writer) -> CaseRead:
     """审批延期."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.decide_extension)
     case_service.decide_extension(
-        db=db, case=case, ctx=_ctx(actor), approve=body.approve, note=body.note, expected_version=body.version
+        db=db, case=case, ctx=_ctx(principal), approve=body.approve, note=body.note, expected_version=body.version
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.decide_extension)
 
 
 @router.post("/cases/{case_id}/suspension-requests", response_model=CaseRead)
-def request_suspension(case_id: int, body: SuspensionRequest, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def request_suspension(case_id: int, body: SuspensionRequest, db: WriteSession, principal: Writer) -> CaseRead:
     """申请挂账 until a date."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.request_suspension)
     case_service.request_suspension(
-        db=db, case=case, ctx=_ctx(actor), until=body.until, reason=body.reason, expected_version=body.version
+        db=db, case=case, ctx=_ctx(principal), until=body.until, reason=body.reason, expected_version=body.version
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.request_suspension)
 
 
 @router.post("/cases/{case_id}/suspension-decisions", response_model=CaseRead)
-def decide_suspension(case_id: int, body: Decision, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def decide_suspension(case_id: int, body: Decision, db: WriteSession, principal: Writer) -> CaseRead:
     """审批挂账."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.decide_suspension)
     case_service.decide_suspension(
-        db=db, case=case, ctx=_ctx(actor), approve=body.approve, note=body.note, expected_version=body.version
+        db=db, case=case, ctx=_ctx(principal), approve=body.approve, note=body.note, expected_version=body.version
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.decide_suspension)
 
 
 @router.post("/cases/{case_id}/resume", response_model=CaseRead)
-def resume_case(case_id: int, body: Command, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def resume_case(case_id: int, body: Command, db: WriteSession, principal: Writer) -> CaseRead:
     """挂账恢复."""
-    case = _case(db, case_id)
-    case_service.resume(db=db, case=case, ctx=_ctx(actor), note=body.note, expected_version=body.version)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.resume)
+    case_service.resume(db=db, case=case, ctx=_ctx(principal), note=body.note, expected_version=body.version)
+    return _done(db, case, principal, Action.resume)
 
 
 @router.post("/cases/{case_id}/supervise", response_model=CaseRead)
-def supervise_case(case_id: int, body: SuperviseCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def supervise_case(case_id: int, body: SuperviseCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """督办 with a note and optionally a new deadline."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.supervise)
     case_service.supervise(
-        db=db, case=case, ctx=_ctx(actor), note=body.note, new_deadline=body.new_deadline, expected_version=body.version
+        db=db,
+        case=case,
+        ctx=_ctx(principal),
+        note=body.note,
+        new_deadline=body.new_deadline,
+        expected_version=body.version,
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.supervise)
 
 
 @router.post("/cases/{case_id}/escalate", response_model=CaseRead)
-def escalate_case(case_id: int, body: NoteRequired, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def escalate_case(case_id: int, body: NoteRequired, db: WriteSession, principal: Writer) -> CaseRead:
     """提级 to the district centre."""
-    case = _case(db, case_id)
-    case_service.escalate(db=db, case=case, ctx=_ctx(actor), note=body.note, expected_version=body.version)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.escalate)
+    case_service.escalate(db=db, case=case, ctx=_ctx(principal), note=body.note, expected_version=body.version)
+    return _done(db, case, principal, Action.escalate)
 
 
 @router.post("/cases/{case_id}/rate", response_model=CaseRead)
-def rate_case(case_id: int, body: RateCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def rate_case(case_id: int, body: RateCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """回访评价; unsatisfied within the window reopens the case."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.rate)
     case_service.rate(
-        db=db, case=case, ctx=_ctx(actor), satisfaction=body.satisfaction, note=body.note, expected_version=body.version
+        db=db,
+        case=case,
+        ctx=_ctx(principal),
+        satisfaction=body.satisfaction,
+        note=body.note,
+        expected_version=body.version,
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.rate)
 
 
 @router.post("/cases/{case_id}/reopen", response_model=CaseRead)
-def reopen_case(case_id: int, body: NoteRequired, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def reopen_case(case_id: int, body: NoteRequired, db: WriteSession, principal: Writer) -> CaseRead:
     """重办 a closed case."""
-    case = _case(db, case_id)
-    case_service.reopen(db=db, case=case, ctx=_ctx(actor), note=body.note, expected_version=body.version)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.reopen)
+    case_service.reopen(db=db, case=case, ctx=_ctx(principal), note=body.note, expected_version=body.version)
+    return _done(db, case, principal, Action.reopen)
 
 
 @router.post("/cases/{case_id}/reasonableness", response_model=CaseRead)
-def rule_reasonableness(case_id: int, body: ReasonablenessCommand, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def rule_reasonableness(case_id: int, body: ReasonablenessCommand, db: WriteSession, principal: Writer) -> CaseRead:
     """诉求合理性认定."""
-    case = _case(db, case_id)
+    case = _acting(db, principal, case_id, Action.rule_reasonableness)
     case_service.rule_reasonableness(
-        db=db, case=case, ctx=_ctx(actor), ruling=body.ruling, note=body.note, expected_version=body.version
+        db=db, case=case, ctx=_ctx(principal), ruling=body.ruling, note=body.note, expected_version=body.version
     )
-    return _done(db, case, actor)
+    return _done(db, case, principal, Action.rule_reasonableness)
 
 
 @router.post("/cases/{case_id}/notes", response_model=CaseRead)
-def add_note(case_id: int, body: NoteRequired, db: WriteSession, actor: CurrentActor) -> CaseRead:
+def add_note(case_id: int, body: NoteRequired, db: WriteSession, principal: Writer) -> CaseRead:
     """Adds a note to the timeline."""
-    case = _case(db, case_id)
-    case_service.add_note(db=db, case=case, ctx=_ctx(actor), note=body.note)
-    return _done(db, case, actor)
+    case = _acting(db, principal, case_id, Action.note)
+    case_service.add_note(db=db, case=case, ctx=_ctx(principal), note=body.note)
+    return _done(db, case, principal, Action.note)
 
 
 @router.post("/media", status_code=status.HTTP_201_CREATED, response_model=MediaRead)
 def upload_media(
-    request: Request, db: WriteSession, actor: CurrentActor, file: Annotated[UploadFile, File()]
+    request: Request, db: WriteSession, principal: Writer, file: Annotated[UploadFile, File()]
 ) -> MediaRead:
     """Uploads a photo (JPEG/PNG/WebP) or PDF; returns its sha256 to reference in reports and results."""
+    # Reporters attach photos, handlers and verifiers evidence: any of these permissions may upload.
+    if not any(can(principal.actor, p) for p in _UPLOAD_PERMISSIONS):
+        require(principal.actor, "case.report", audit=_no_write, source_address=principal.source_address)
     settings = request.app.state.settings
     data = file.file.read(settings.max_upload_bytes + 1)
     stored = media.store(data, media_dir=settings.media_dir, max_bytes=settings.max_upload_bytes)
-    found = case_service.register_media(db=db, stored=stored, filename=file.filename, ctx=_ctx(actor))
+    found = case_service.register_media(db=db, stored=stored, filename=file.filename, ctx=_ctx(principal))
     return MediaRead(sha256=found.sha256, content_type=found.content_type, size=found.size)
 
 
 @router.get("/media/{sha256}", response_class=FileResponse)
-def get_media(sha256: str, request: Request, db: DbSession, actor: CurrentActor) -> FileResponse:
-    """Returns an uploaded file by its sha256."""
+def get_media(sha256: str, request: Request, db: DbSession, principal: Reader) -> FileResponse:
+    """Returns an uploaded file by its sha256 to a caller whose role may view cases."""
+    require(principal.actor, "case.view", audit=_no_write, source_address=principal.source_address)
     found = db.get(MediaFile, sha256)
     if found is None:
         raise NotFoundError(f"media {sha256} not found")

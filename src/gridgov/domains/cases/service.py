@@ -5,6 +5,7 @@ case's version, changes the case row and appends its event in the caller's trans
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,10 +170,18 @@ def filter_statement(stmt: Select[Any], filters: CaseFilter) -> Select[Any]:
     return stmt.where(*conditions)
 
 
-def list_cases(*, db: Session, filters: CaseFilter, offset: int = 0, limit: int = 50) -> tuple[list[Case], int]:
-    """Returns one page of cases matching `filters`, newest first, and the total count."""
-    total = db.scalar(filter_statement(select(func.count(Case.id)), filters)) or 0
-    stmt = filter_statement(select(Case), filters).order_by(Case.reported_at.desc(), Case.id.desc())
+def list_cases(
+    *,
+    db: Session,
+    filters: CaseFilter,
+    offset: int = 0,
+    limit: int = 50,
+    scope: Callable[[Select[Any]], Select[Any]] | None = None,
+) -> tuple[list[Case], int]:
+    """Returns one page of cases matching `filters` (and `scope`, e.g. permissions.restrict), newest first."""
+    limited = scope or (lambda stmt: stmt)
+    total = db.scalar(limited(filter_statement(select(func.count(Case.id)), filters))) or 0
+    stmt = limited(filter_statement(select(Case), filters)).order_by(Case.reported_at.desc(), Case.id.desc())
     return list(db.scalars(stmt.offset(offset).limit(limit))), total
 
 

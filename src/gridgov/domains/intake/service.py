@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridgov.core.errors import Forbidden, Invalid
+from gridgov.core.errors import Conflict, Forbidden, Invalid
 from gridgov.core.geo import point_to_wgs84
 from gridgov.core.models import fill_defaults
 from gridgov.domains.areas import locate as locate_service
@@ -56,10 +56,17 @@ class IntakeResult:
     duplicates: list[DuplicateSuggestion] = field(default_factory=list)
 
 
-def _existing(*, db: Session, report: CaseSubmit, idempotency_key: str | None) -> Case | None:
+def _existing(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: str | None) -> Case | None:
     if idempotency_key:
         found = db.scalars(select(Case).where(Case.idempotency_key == idempotency_key)).first()
         if found is not None:
+            # NOTE: keys are global; a replay only returns the case to whoever reported it, or a guessed key
+            # would reveal someone else's case.
+            if found.reporter_user_id != ctx.actor.user_id:
+                raise Conflict(
+                    "this Idempotency-Key was already used by another reporter; send a new key",
+                    code="idempotency_key_reused",
+                )
             return found
     if report.external_id:
         return db.scalars(
@@ -70,7 +77,7 @@ def _existing(*, db: Session, report: CaseSubmit, idempotency_key: str | None) -
 
 def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: str | None = None) -> IntakeResult:
     """Turns a report into a case, or returns the case an earlier submission with the same key made."""
-    if (found := _existing(db=db, report=report, idempotency_key=idempotency_key)) is not None:
+    if (found := _existing(db=db, report=report, ctx=ctx, idempotency_key=idempotency_key)) is not None:
         return IntakeResult(case=found, created=False)
     allowed_roles = CHANNEL_ROLES.get(report.channel)
     if allowed_roles is not None and ctx.actor.role not in allowed_roles:
@@ -179,7 +186,7 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
     except IntegrityError:
         # NOTE: a concurrent retry with the same key (or external id) won the race: return its case. (The
         # savepoint's rollback has already taken our unsaved case out of the session.)
-        if (found := _existing(db=db, report=report, idempotency_key=idempotency_key)) is not None:
+        if (found := _existing(db=db, report=report, ctx=ctx, idempotency_key=idempotency_key)) is not None:
             return IntakeResult(case=found, created=False)
         raise
     return IntakeResult(case=case, created=True, duplicates=duplicates)
