@@ -107,7 +107,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _authenticate(
+def authenticate_request(
     request: Request,
     after: Annotated[AfterRequest, Depends(after_request)],
     open_tx: Annotated[AuthTransactions, Depends(get_auth_transactions)],
@@ -200,13 +200,15 @@ async def check_csrf(request: Request, principal: Principal) -> None:
     raise AuthRefused(403, message, audit_record=record)
 
 
-async def get_current_user(request: Request, principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
+async def get_current_user(
+    request: Request, principal: Annotated[Principal, Depends(authenticate_request)]
+) -> Principal:
     """Returns the authenticated caller (session cookie or Bearer token); 401 otherwise, 403 without CSRF token."""
     await check_csrf(request, principal)
     return principal
 
 
-async def csrf_protect(request: Request, principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
+async def csrf_protect(request: Request, principal: Annotated[Principal, Depends(authenticate_request)]) -> Principal:
     """Dependency for form posts: the caller, after checking the form's (or header's) CSRF token."""
     await check_csrf(request, principal)
     return principal

@@ -66,7 +66,7 @@ def _me(user: User, principal: Principal | None, *, csrf_token: str | None, expi
     )
 
 
-def _cookie_secure(request: Request) -> bool:
+def cookie_secure(request: Request) -> bool:
     # NOTE: the cookie is Secure everywhere except a development or test deployment reached over plain http
     # (a laptop, the test client); production must be served over HTTPS (uvicorn --proxy-headers behind a proxy).
     plain_local = request.app.state.settings.env in {"development", "test"} and request.url.scheme == "http"
@@ -76,6 +76,9 @@ def _cookie_secure(request: Request) -> bool:
 @router.post("/auth/login", response_model=Me)
 def login(body: LoginRequest, request: Request, response: Response, open_tx: OpenTransactions) -> Me:
     """Logs in with username and password: sets the session cookie and returns the user and the CSRF token."""
+    # NOTE: no login CSRF token here, unlike the console's form (domains/auth/pages.py): this endpoint takes JSON
+    # only, and a cross-site page cannot send an application/json body without a CORS preflight, which this app
+    # never grants; the session cookie it sets is SameSite=Lax besides.
     source = client_address(request)
     failure: service.LoginFailed | None = None
     # NOTE: the login owns its transaction, committed even when the login fails: the failure counter and the
@@ -99,7 +102,7 @@ def login(body: LoginRequest, request: Request, response: Response, open_tx: Ope
         path="/",
         httponly=True,
         samesite="lax",
-        secure=_cookie_secure(request),
+        secure=cookie_secure(request),
     )
     return me
 
@@ -112,7 +115,7 @@ def logout(principal: CurrentUser, db: WriteSession, request: Request, response:
     service.revoke_session(
         db=db, session_id=principal.session_id, actor=principal.actor, source_address=principal.source_address
     )
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_cookie_secure(request))
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(request))
 
 
 @router.get("/auth/me", response_model=Me)
