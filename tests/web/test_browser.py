@@ -2,7 +2,8 @@
 
 One server for the module: a fresh migrated SQLite database with the Jinshui demo and its users loaded
 (`gridgov demo load`), served by `python -m gridgov.cli serve` on a free loopback port. The tests skip when
-/usr/bin/chromium or Playwright is missing (CI installs both). Screenshots of the main pages go to docs/img/.
+/usr/bin/chromium or Playwright is missing (CI installs both). Screenshots of the main pages go to
+$GRIDGOV_SCREENSHOTS (docs/img when refreshing the docs) or a temporary folder.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +30,9 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright (pip install playwright)")
 
 ROOT = Path(__file__).resolve().parents[2]
-IMG = ROOT / "docs" / "img"
+# Screenshots go to a temporary folder, so a test run leaves the tree clean; to refresh the ones in the docs run
+# `GRIDGOV_SCREENSHOTS=docs/img .venv/bin/pytest tests/web/test_browser.py`.
+IMG = Path(os.environ.get("GRIDGOV_SCREENSHOTS") or Path(tempfile.gettempdir()) / "gridgov-screenshots").resolve()
 PASSWORD = "jinshui-demo-2026"
 STREET, GRID = "410105003", "410105003005001"
 CHROMIUM_ARGS = [

@@ -1,4 +1,4 @@
-"""Console pages of accounts: log in, log out, the language switch, and the audit log (auditors)."""
+"""Console pages of accounts: log in, log out, change password, the language switch, the audit log (auditors)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from gridgov.core.auth import (
     get_auth_transactions,
 )
 from gridgov.core.db import WriteSession
-from gridgov.core.pages import PageUser, safe_next
+from gridgov.core.errors import InputError
+from gridgov.core.pages import PageUser, error_messages, safe_next
 from gridgov.core.permissions import PermissionDenied, require
 from gridgov.core.templating import N_, render
 from gridgov.domains.auth import service
@@ -155,6 +156,57 @@ def post_logout(request: Request, principal: PageUser, db: WriteSession) -> Resp
     response.headers["HX-Redirect"] = "/login"
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(request))
     return response
+
+
+# --- the user's own password ---------------------------------------------------------------------------------
+
+
+def _password_form(
+    request: Request, principal: Any, *, errors: list[str] | None = None, changed: bool = False, status_code: int = 200
+) -> Response:
+    context = {"errors": errors or [], "changed": changed}
+    return render(request, "auth/password.html", context, principal=principal, status_code=status_code)
+
+
+@router.get("/account/password")
+def get_password(request: Request, principal: PageUser, changed: bool = False) -> Response:
+    """Renders the form to change one's own password (current password, new password twice)."""
+    return _password_form(request, principal, changed=changed)
+
+
+@router.post("/account/password")
+def post_password(
+    request: Request,
+    principal: PageUser,
+    open_tx: OpenTransactions,
+    current_password: Annotated[str, Form(max_length=1000)] = "",
+    new_password: Annotated[str, Form(max_length=1000)] = "",
+    new_password_again: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Changes the user's password like POST /api/v1/auth/password; refusals are shown in the form."""
+    if new_password != new_password_again:
+        return _password_form(request, principal, errors=["the two new passwords differ"], status_code=422)
+    failure: service.LoginFailed | None = None
+    try:
+        with open_tx(True) as db:
+            user = service.get_user(db=db, user_id=principal.user_id)
+            try:
+                service.change_password(
+                    db=db,
+                    user=user,
+                    old_password=current_password,
+                    new_password=new_password,
+                    source_address=principal.source_address,
+                    keep_session_id=principal.session_id,
+                )
+            except service.LoginFailed as exc:
+                failure = exc  # NOTE: committed: a wrong current password counts towards the lockout
+    except InputError as exc:
+        # Raised out of the transaction, so a refused new password (policy) leaves nothing behind.
+        return _password_form(request, principal, errors=error_messages(exc), status_code=422)
+    if failure is not None:
+        return _password_form(request, principal, errors=[failure.message], status_code=422)
+    return RedirectResponse("/account/password?changed=true", status_code=303)
 
 
 @router.get("/lang/{locale}")

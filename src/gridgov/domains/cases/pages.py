@@ -191,15 +191,24 @@ def get_case_list(request: Request, db: DbSession, principal: PageUser, offset: 
 
 # --- case detail and actions -------------------------------------------------------------------------------------
 
-# Actions the console offers a form for (extension and suspension requests still go through the API).
-FORM_ACTIONS = frozenset(Action) - {
-    Action.report,
-    Action.self_handle,
-    Action.warn,
-    Action.overdue,
-    Action.request_extension,
-    Action.request_suspension,
+# Actions the console offers a form for (the others are the system's or the intake's own).
+FORM_ACTIONS = frozenset(Action) - {Action.report, Action.self_handle, Action.warn, Action.overdue}
+# A request form is offered while nothing is pending; a decision form only for the request of its kind.
+REQUEST_KIND = {
+    Action.request_extension: None,
+    Action.request_suspension: None,
+    Action.decide_extension: "extension",
+    Action.decide_suspension: "suspension",
 }
+CLOCK_UNIT_LABELS: dict[str, str] = {
+    "working_hours": N_("working hours"),
+    "working_days": N_("working days"),
+    "natural_hours": N_("hours"),
+}
+
+
+def _pending_kind(case: Case) -> str | None:
+    return (case.pending_request or {}).get("kind")
 
 
 def actions_for(principal: Principal, case: Case) -> list[Action]:
@@ -207,7 +216,9 @@ def actions_for(principal: Principal, case: Case) -> list[Action]:
     return [
         action
         for action in machine.allowed_actions(case.stage, principal.actor.role)
-        if action in FORM_ACTIONS and can(principal.actor, CASE_ACTION_PERMISSIONS[action])
+        if action in FORM_ACTIONS
+        and can(principal.actor, CASE_ACTION_PERMISSIONS[action])
+        and REQUEST_KIND.get(action, _pending_kind(case)) == _pending_kind(case)
     ]
 
 
@@ -240,8 +251,23 @@ def _detail_context(db: Session, principal: Principal, case: Case) -> dict[str, 
         "return_reasons": RETURN_REASONS,
         "satisfactions": list(Satisfaction),
         "rulings": list(Reasonableness),
+        "pending": _pending_view(case),
+        "clock_unit_label": CLOCK_UNIT_LABELS.get(str(case.clock_unit), N_("hours")),
         "errors": {},
         "values": {},
+    }
+
+
+def _pending_view(case: Case) -> dict[str, Any] | None:
+    """Returns the pending extension or suspension request for display (its end time parsed), or None."""
+    pending = case.pending_request
+    if not pending:
+        return None
+    until = pending.get("until")
+    return {
+        **pending,
+        "until": dt.datetime.fromisoformat(until) if until else None,
+        "unit_label": CLOCK_UNIT_LABELS.get(pending.get("unit") or "", N_("hours")),
     }
 
 
@@ -274,6 +300,33 @@ def _unit_by_code(db: Session, code: str | None) -> Unit:
     if unit is None:
         raise Invalid(f"unknown unit {code!r}" if code else "choose a unit", code="unknown_unit")
     return unit
+
+
+def _co_units(db: Session, codes: str | None, unit: Unit) -> list[Unit]:
+    """Returns the co-units named by comma- or space-separated codes (the handling unit itself dropped)."""
+    found: list[Unit] = []
+    for code in (codes or "").replace("，", ",").replace(",", " ").split():
+        if code != unit.code and code not in [u.code for u in found]:
+            found.append(_unit_by_code(db, code))
+    return found
+
+
+def _amount(form: FormData) -> float:
+    value = _required(form, "amount")
+    try:
+        return float(value)
+    except ValueError:
+        raise Invalid(f"amount: {value!r} is not a number", code="bad_amount") from None
+
+
+def _until(form: FormData, tz: dt.tzinfo) -> dt.datetime:
+    """Returns the form's `until` (YYYY-MM-DDTHH:MM, the district's local time) as an aware date-time."""
+    value = _required(form, "until")
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"until: {value!r} is not a date and time (YYYY-MM-DD HH:MM)", code="bad_until") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 def _parent(db: Session, principal: Principal, reference: str | None) -> Case:
@@ -327,7 +380,8 @@ def run_action(
             case_service.merge(**common, parent=_parent(db, principal, _text(form, "parent")), note=note)
         case Action.dispatch:
             unit = _unit_by_code(db, _text(form, "unit_other") or _text(form, "unit"))
-            case_service.dispatch(**common, unit=unit, co_units=[], note=note)
+            co_units = _co_units(db, _text(form, "co_units"), unit)
+            case_service.dispatch(**common, unit=unit, co_units=co_units, note=note)
         case Action.sign:
             case_service.sign(**common)
         case Action.return_:
@@ -343,6 +397,11 @@ def run_action(
             case_service.verify(**common, ok=True, note=note)
         case Action.rework:
             case_service.verify(**common, ok=False, note=note)
+        case Action.request_extension:
+            case_service.request_extension(**common, amount=_amount(form), reason=_required(form, "reason"))
+        case Action.request_suspension:
+            until = _until(form, settings.tz if settings is not None else LOCAL_TZ)
+            case_service.request_suspension(**common, until=until, reason=_required(form, "reason"))
         case Action.decide_extension | Action.decide_suspension:
             decide = (
                 case_service.decide_extension if action == Action.decide_extension else case_service.decide_suspension
