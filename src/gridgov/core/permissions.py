@@ -54,6 +54,7 @@ ACTIONS: dict[str, str] = {
     "case.escalate": "Escalate a case to the higher centre (提级)",
     "case.rate": "Record the reporter's satisfaction with a closed case (回访评价)",
     "case.note": "Add a note to a case",
+    "case.contact": "Read a case reporter's contact, with a stated purpose (personal data; every read is audited)",
     "audit.view": "Search the audit log",
     "user.manage": "Create, disable and reset users; revoke their tokens",
     "catalog.manage": "Import and edit the catalogue: units, matter types, the three lists",
@@ -76,6 +77,7 @@ _DISPATCHER: dict[str, Scope] = {
     "case.escalate": A,
     "case.rate": A,
     "case.note": A,
+    "case.contact": A,  # to call the reporter back (回访) or ask for details
     "resident.view": A,
     "export.request": A,
 }
@@ -110,6 +112,7 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "case.handle": A,
         "case.verify": A,
         "case.note": A,
+        "case.contact": A,  # to meet the reporter when verifying on site (核实)
         "resident.view": A,
         "resident.unmask": A,
     },
@@ -135,6 +138,8 @@ ACTION_TOKEN_SCOPES: dict[str, TokenScope] = {
     action: (
         TokenScope.cases_read
         if action == "case.view"
+        else TokenScope.residents_read  # personal data, like the resident register
+        if action == "case.contact"
         else TokenScope.cases_write
         if action.startswith("case.")
         else TokenScope.residents_read

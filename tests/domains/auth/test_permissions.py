@@ -51,6 +51,7 @@ case.supervise   area   area       area   -         -          -       -       -
 case.escalate    -      area       area   -         -          -       -       -     -       all
 case.rate        -      area       area   -         -          -       -       -     own     all
 case.note        area   area       area   area      area       unit    -       -     -       all
+case.contact     -      area       area   -         area       -       -       -     -       -
 audit.view       -      -          -      -         -          -       all     -     -       -
 user.manage      -      -          -      -         -          -       -       all   -       -
 catalog.manage   -      -          -      -         -          -       -       all   -       -

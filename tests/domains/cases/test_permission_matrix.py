@@ -22,6 +22,7 @@ from gridgov.domains.auth.schemas import Actor
 from gridgov.domains.cases.enums import Action
 from gridgov.domains.cases.service import Context
 from gridgov.domains.intake import service as intake
+from gridgov.domains.intake.schemas import ContactIn
 from tests.domains.cases.test_flow import report
 from tests.domains.cases.world import COMMUNITY_W_N, STREET_E, STREET_W, World, add_token_user, bearer
 
@@ -48,6 +49,7 @@ SEGMENT_ACTIONS = {
     "reasonableness": Action.rule_reasonableness,
     "notes": Action.note,
 }
+GET_PERMISSIONS = {"contact": "case.contact"}  # reads other than the case itself
 BODIES: dict[str, dict[str, Any]] = {
     "reject": {"reason_code": "not_a_problem"},
     "merge": {"parent_id": 1},
@@ -90,14 +92,22 @@ def case_routes(app: FastAPI) -> list[tuple[str, str, str]]:
         segment = path.rsplit("/", 1)[-1]
         for method in operations:
             method = method.upper()
-            permission = "case.view" if method == "GET" else CASE_ACTION_PERMISSIONS[SEGMENT_ACTIONS[segment]]
+            if method == "GET":
+                permission = GET_PERMISSIONS.get(segment, "case.view")
+            else:
+                permission = CASE_ACTION_PERMISSIONS[SEGMENT_ACTIONS[segment]]
             found.append((method, path, permission))
     return sorted(found)
 
 
 def token_for(db: Session, username: str, role: Role, unit: str | None, scope: str | None) -> dict[str, str]:
     """Returns the header of a token with the widest case scopes the role may hold (an admin's holds none)."""
-    for scopes in (("cases:read", "cases:write"), ("cases:read",), ("admin",)):
+    for scopes in (
+        ("cases:read", "cases:write", "residents:read"),
+        ("cases:read", "cases:write"),
+        ("cases:read",),
+        ("admin",),
+    ):
         try:
             with db.begin_nested():
                 _, token = add_token_user(db, username, role, unit, scope, scopes=scopes)
@@ -111,7 +121,8 @@ def token_for(db: Session, username: str, role: Role, unit: str | None, scope: s
 def matrix(client: TestClient, db: Session, world: World) -> dict[str, Any]:
     """A dispatched case in the west street, and a token per role inside and (where it has one) outside its scope."""
     reporter = world.grid_worker
-    case = intake.submit(db=db, report=report(), ctx=Context.of(reporter)).case
+    contact = ContactIn(name="张三", phone="13800000000")  # so that the contact route has something to refuse
+    case = intake.submit(db=db, report=report(contact=contact), ctx=Context.of(reporter)).case
     inside, outside = {}, {}
     for role, unit, scope, elsewhere in ROLES:
         inside[role] = token_for(db, f"in_{role}", role, unit, scope)
@@ -122,7 +133,7 @@ def matrix(client: TestClient, db: Session, world: World) -> dict[str, Any]:
 
 
 def call(client: TestClient, db: Session, method: str, path: str, case_id: int, headers: dict[str, str]) -> Any:
-    url = path.replace("{case_id}", str(case_id))
+    url = path.replace("{case_id}", str(case_id)) + ("?purpose=matrix" if path.endswith("/contact") else "")
     body = BODIES.get(path.rsplit("/", 1)[-1], {})
     savepoint = db.begin_nested()
     try:
@@ -147,7 +158,7 @@ def test_every_case_route_refuses_anonymous_callers(app, client, matrix):
 def test_every_case_route_applies_role_and_scope(app, client, db, matrix, role, unit, scope, elsewhere):
     actor = Actor(name=str(role), role=role)
     routes = case_routes(app)
-    assert len(routes) == len(SEGMENT_ACTIONS) + 2  # every action, the detail and the timeline
+    assert len(routes) == len(SEGMENT_ACTIONS) + 3  # every action, the detail, the timeline and the contact
     for method, path, permission in routes:
         where = (str(role), method, path)
         response = call(client, db, method, path, matrix["case_id"], matrix["inside"][role])

@@ -15,6 +15,7 @@ from gridgov.core.auth import require_scope
 from gridgov.core.db import DbSession, WriteSession
 from gridgov.core.errors import Invalid, NotFoundError
 from gridgov.core.permissions import CASE_ACTION_PERMISSIONS, can, check_case, recheck_case, require, restrict
+from gridgov.domains.auth import service as auth_service
 from gridgov.domains.auth.enums import TokenScope
 from gridgov.domains.auth.schemas import Actor, AuditRecord, Principal
 from gridgov.domains.cases import machine
@@ -27,6 +28,7 @@ from gridgov.domains.cases.schemas import (
     CaseRead,
     CaseReadMinimal,
     Command,
+    ContactRead,
     Decision,
     DispatchCommand,
     ExtensionRequest,
@@ -186,6 +188,33 @@ def get_timeline(case_id: int, db: DbSession, principal: Reader) -> list[CaseEve
     """Returns the case's event log in order (404 out of scope)."""
     case = _case(db, principal, case_id)
     return [CaseEventRead.model_validate(e) for e in case_service.timeline(db=db, case=case)]
+
+
+PersonalDataReader = Annotated[Principal, Depends(require_scope(TokenScope.residents_read))]
+
+
+@router.get("/cases/{case_id}/contact", response_model=ContactRead)
+def get_contact(
+    case_id: int,
+    db: WriteSession,
+    principal: PersonalDataReader,
+    purpose: Annotated[str, Query(min_length=4, max_length=200, description="why you need it (recorded)")],
+) -> ContactRead:
+    """Returns the reporter's contact (personal data): only with a stated purpose, and every read is audited."""
+    case = _case(db, principal, case_id, "case.contact")
+    contact = db.get(CaseContact, case.id)
+    if contact is None:
+        raise NotFoundError(f"case {case.number} has no reporter contact")
+    auth_service.write_audit(
+        db=db,
+        actor=principal.actor,
+        action="case.contact_read",
+        target_type="case",
+        target_id=case.id,
+        purpose=purpose,
+        source_address=principal.source_address,
+    )
+    return ContactRead.model_validate(contact)
 
 
 def _unit(db: Session, code: str) -> Unit:

@@ -125,6 +125,14 @@ class CaseRead(CaseReadMinimal):
     timeline: list[CaseEventRead] = []
 
 
+class ContactRead(AppBase):
+    """A citizen reporter's contact: personal data, returned only by the audited contact endpoint."""
+
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
 class CaseCreated(BaseModel):
     """The answer to a report: the case, whether this call created it, and possible duplicates."""
 
