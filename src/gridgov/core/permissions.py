@@ -359,6 +359,23 @@ def check_case(
     raise OutOfScope(message, audit_record=record)
 
 
+def defer_audit(_db: Session | None, _record: AuditRecord) -> None:
+    """Audit writer for request handlers: the denial is written by `core.auth.after_request` once the request's
+    (rolled-back) transaction has ended, so it survives the rollback and is written exactly once."""
+
+
+# Actions that hand a case away by design (a unit returning it), so that it may leave the actor's scope.
+HANDS_AWAY = frozenset({Action.return_})
+
+
+def recheck_after_action(
+    db: Session, actor: Actor, action: Action, case: Case, *, source_address: str | None = None
+) -> None:
+    """Re-selects a case just changed by a state-machine action through the actor's scope (STYLE rule 13)."""
+    if action not in HANDS_AWAY:
+        recheck_case(db, actor, CASE_ACTION_PERMISSIONS[action], case, source_address=source_address, audit=defer_audit)
+
+
 def recheck_case(
     db: Session,
     actor: Actor,

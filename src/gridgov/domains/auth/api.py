@@ -66,6 +66,19 @@ def _me(user: User, principal: Principal | None, *, csrf_token: str | None, expi
     )
 
 
+def set_session_cookie(response: Response, request: Request, cookie: str) -> None:
+    """Sets the browser session cookie: httponly, SameSite=Lax, Secure (see cookie_secure), session lifetime."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(service.SESSION_LIFETIME.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request),
+    )
+
+
 def cookie_secure(request: Request) -> bool:
     # NOTE: the cookie is Secure everywhere except a development or test deployment reached over plain http
     # (a laptop, the test client); production must be served over HTTPS (uvicorn --proxy-headers behind a proxy).
@@ -95,15 +108,7 @@ def login(body: LoginRequest, request: Request, response: Response, open_tx: Ope
             me = _me(user, None, csrf_token=session.csrf_token, expires_at=session.expires_at)
     if failure is not None:
         raise failure
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=int(service.SESSION_LIFETIME.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(request),
-    )
+    set_session_cookie(response, request, cookie)
     return me
 
 

@@ -27,7 +27,7 @@ from gridgov.core.pages import PageUser, error_messages, safe_next
 from gridgov.core.permissions import PermissionDenied, require
 from gridgov.core.templating import N_, render
 from gridgov.domains.auth import service
-from gridgov.domains.auth.api import cookie_secure
+from gridgov.domains.auth.api import cookie_secure, set_session_cookie
 from gridgov.domains.auth.enums import AuditAction, AuditOutcome
 from gridgov.domains.auth.schemas import AuditRecord
 
@@ -133,15 +133,7 @@ def post_login(
     response.delete_cookie(
         LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict", secure=cookie_secure(request)
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=int(service.SESSION_LIFETIME.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(request),
-    )
+    set_session_cookie(response, request, cookie)
     return response
 
 

@@ -14,10 +14,19 @@ from gridgov.core import media
 from gridgov.core.auth import require_scope
 from gridgov.core.db import DbSession, WriteSession
 from gridgov.core.errors import Invalid, NotFoundError
-from gridgov.core.permissions import CASE_ACTION_PERMISSIONS, can, check_case, recheck_case, require, restrict
+from gridgov.core.permissions import (
+    CASE_ACTION_PERMISSIONS,
+    can,
+    check_case,
+    defer_audit,
+    recheck_after_action,
+    recheck_case,
+    require,
+    restrict,
+)
 from gridgov.domains.auth import service as auth_service
 from gridgov.domains.auth.enums import TokenScope
-from gridgov.domains.auth.schemas import Actor, AuditRecord, Principal
+from gridgov.domains.auth.schemas import Actor, Principal
 from gridgov.domains.cases import machine
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import Action, CaseStage, Channel
@@ -56,13 +65,7 @@ router = APIRouter(tags=["cases"])
 # cases:read, writes cases:write. The role's permission and area/unit scope are then checked per case.
 Reader = Annotated[Principal, Depends(require_scope(TokenScope.cases_read))]
 Writer = Annotated[Principal, Depends(require_scope(TokenScope.cases_write))]
-# Actions that hand the case away by design, so it may leave the actor's scope (a unit returning it).
-_HANDS_AWAY = frozenset({Action.return_})
 _UPLOAD_PERMISSIONS = ("case.report", "case.handle", "case.verify")
-
-
-def _no_write(_db: Session | None, _record: AuditRecord) -> None:
-    """Audit writer of routes: a denial is written by `after_request` once the rolled-back request has ended."""
 
 
 def read_case(*, db: Session, case: Case, actor: Actor | None = None) -> CaseRead:
@@ -78,10 +81,10 @@ def _case(db: Session, principal: Principal, case_id: int, permission: str = "ca
     """Returns the case if the caller may take `permission` on it: 403 without the permission, 404 out of scope."""
     if not 0 < case_id <= case_service.MAX_ID:
         # NOTE: beyond the id column the driver would fail (a 500); such a case cannot exist.
-        require(principal.actor, permission, audit=_no_write, source_address=principal.source_address)
+        require(principal.actor, permission, audit=defer_audit, source_address=principal.source_address)
         raise NotFoundError(f"case {case_id} not found")
     return check_case(
-        db, principal.actor, permission, case_id, source_address=principal.source_address, audit=_no_write
+        db, principal.actor, permission, case_id, source_address=principal.source_address, audit=defer_audit
     )
 
 
@@ -104,10 +107,10 @@ def create_case(
 ) -> CaseCreated:
     """Reports a problem through any channel. A retry with the same Idempotency-Key returns the same case."""
     actor = principal.actor
-    require(actor, "case.report", audit=_no_write, source_address=principal.source_address)
+    require(actor, "case.report", audit=defer_audit, source_address=principal.source_address)
     result = intake_service.submit(db=db, report=report, ctx=_ctx(principal), idempotency_key=idempotency_key)
     # NOTE: a grid worker reporting outside their grid, or a key replayed onto a case out of scope, is refused.
-    recheck_case(db, actor, "case.report", result.case, source_address=principal.source_address, audit=_no_write)
+    recheck_case(db, actor, "case.report", result.case, source_address=principal.source_address, audit=defer_audit)
     if not result.created:
         response.headers["Idempotent-Replayed"] = "true"
     return CaseCreated(
@@ -137,7 +140,7 @@ def list_cases(
     """Lists the cases the caller may see (role and area/unit scope), with filters, newest first."""
     from gridgov.domains.areas.models import Area
 
-    require(principal.actor, "case.view", audit=_no_write, source_address=principal.source_address)
+    require(principal.actor, "case.view", audit=defer_audit, source_address=principal.source_address)
 
     filters = CaseFilter(
         stage=stage,
@@ -226,15 +229,7 @@ def _unit(db: Session, code: str) -> Unit:
 
 def _done(db: Session, case: Case, principal: Principal, action: Action) -> CaseRead:
     """Re-selects the written case through the caller's scope (STYLE rule 13) and returns its read model."""
-    if action not in _HANDS_AWAY:
-        recheck_case(
-            db,
-            principal.actor,
-            CASE_ACTION_PERMISSIONS[action],
-            case,
-            source_address=principal.source_address,
-            audit=_no_write,
-        )
+    recheck_after_action(db, principal.actor, action, case, source_address=principal.source_address)
     db.flush()
     return read_case(db=db, case=case, actor=principal.actor)
 
@@ -477,7 +472,7 @@ def upload_media(
     """Uploads a photo (JPEG/PNG/WebP) or PDF; returns its sha256 to reference in reports and results."""
     # Reporters attach photos, handlers and verifiers evidence: any of these permissions may upload.
     if not any(can(principal.actor, p) for p in _UPLOAD_PERMISSIONS):
-        require(principal.actor, "case.report", audit=_no_write, source_address=principal.source_address)
+        require(principal.actor, "case.report", audit=defer_audit, source_address=principal.source_address)
     settings = request.app.state.settings
     data = file.file.read(settings.max_upload_bytes + 1)
     stored = media.store(data, media_dir=settings.media_dir, max_bytes=settings.max_upload_bytes)
@@ -488,7 +483,7 @@ def upload_media(
 @router.get("/media/{sha256}", response_class=FileResponse)
 def get_media(sha256: str, request: Request, db: DbSession, principal: Reader) -> FileResponse:
     """Returns an uploaded file by its sha256 to a caller whose role may view cases."""
-    require(principal.actor, "case.view", audit=_no_write, source_address=principal.source_address)
+    require(principal.actor, "case.view", audit=defer_audit, source_address=principal.source_address)
     found = db.get(MediaFile, sha256)
     if found is None:
         raise NotFoundError(f"media {sha256} not found")

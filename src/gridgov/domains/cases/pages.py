@@ -24,10 +24,18 @@ from gridgov.core.auth import AfterRequest, after_request
 from gridgov.core.db import DbSession, WriteSession
 from gridgov.core.errors import Invalid, NotFoundError
 from gridgov.core.pages import PageUser, attempt, is_htmx
-from gridgov.core.permissions import CASE_ACTION_PERMISSIONS, can, check_case, pending_audit, recheck_case, restrict
+from gridgov.core.permissions import (
+    CASE_ACTION_PERMISSIONS,
+    can,
+    check_case,
+    defer_audit,
+    pending_audit,
+    recheck_after_action,
+    restrict,
+)
 from gridgov.core.templating import LOCAL_TZ, N_, render
 from gridgov.domains.areas.models import Area
-from gridgov.domains.auth.schemas import AuditRecord, Principal
+from gridgov.domains.auth.schemas import Principal
 from gridgov.domains.cases import machine
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import Action, CaseStage, Channel, Reasonableness, Satisfaction
@@ -40,10 +48,6 @@ After = Annotated[AfterRequest, Depends(after_request)]
 S = CaseStage
 INBOX_LIMIT = 20
 QUEUE_STAGES = [S.reported, S.verifying, S.registered, S.returned]
-
-
-def _no_write(_db: Session | None, _record: AuditRecord) -> None:
-    """Audit writer of pages: denials are queued on `after_request`, written once the request has ended."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,7 @@ def _load_case(db: Session, principal: Principal, after: AfterRequest, case_id: 
         if not 0 < case_id <= case_service.MAX_ID:
             raise NotFoundError(f"case {case_id} not found")
         return check_case(
-            db, principal.actor, permission, case_id, source_address=principal.source_address, audit=_no_write
+            db, principal.actor, permission, case_id, source_address=principal.source_address, audit=defer_audit
         )
     except Exception as exc:
         # NOTE: the denial's audit entry must be written although the page answers by itself (404 page).
@@ -335,7 +339,7 @@ def _parent(db: Session, principal: Principal, reference: str | None) -> Case:
     found = db.scalar(select(Case.id).where(Case.number == reference))
     parent_id = found or (int(reference) if reference.isdigit() and int(reference) <= case_service.MAX_ID else 0)
     try:
-        return check_case(db, principal.actor, "case.register", parent_id, audit=_no_write)
+        return check_case(db, principal.actor, "case.register", parent_id, audit=defer_audit)
     except NotFoundError:
         raise Invalid(f"parent case {reference} not found", code="unknown_parent") from None
 
@@ -424,16 +428,7 @@ def run_action(
             case_service.add_note(db=db, case=case, ctx=ctx, note=_required(form, "note"))
         case _:
             raise Invalid(f"the console has no form for {action}", code="no_form")
-    # Actions that hand the case away (a unit returning it) may leave the actor's scope by design.
-    if action != Action.return_:
-        recheck_case(
-            db,
-            principal.actor,
-            CASE_ACTION_PERMISSIONS[action],
-            case,
-            source_address=principal.source_address,
-            audit=_no_write,
-        )
+    recheck_after_action(db, principal.actor, action, case, source_address=principal.source_address)
 
 
 @router.post("/cases/{case_id}/actions/{action}")
@@ -505,7 +500,7 @@ async def post_queue_bulk(request: Request, db: WriteSession, principal: PageUse
     for case_id in ids if action else []:
 
         def one(case_id: int = case_id, action: Action = action) -> str:
-            case = check_case(db, principal.actor, CASE_ACTION_PERMISSIONS[action], case_id, audit=_no_write)
+            case = check_case(db, principal.actor, CASE_ACTION_PERMISSIONS[action], case_id, audit=defer_audit)
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
             fields["unit"] = fields.get(f"unit_{case_id}", "")
             fields.pop("version", None)
