@@ -1,4 +1,5 @@
-"""A small world for auth tests: the synthetic two-street district, a few units, cases and one user per role.
+"""A small world for auth tests: the synthetic two-street district with the case tests' catalogue, a few cases
+and one user per role.
 
 Streets: W = 410105001 (communities 001 north, 002 south), E = 410105002. Cases (inserted directly):
 - W1: grid 410105001001001 (W, north), handled by W's 环卫所, reported by the grid worker;
@@ -27,56 +28,11 @@ from gridgov.domains.cases.models import Case
 from gridgov.domains.catalog import service as catalog_service
 from gridgov.domains.catalog.enums import Urgency
 from gridgov.domains.catalog.models import MatterType, Unit
-from gridgov.domains.catalog.schemas import CatalogDocument
 from tests.domains.areas.synthetic import load_tree
+from tests.domains.cases.world import catalogue
 
 W, E = "410105001", "410105002"
 PASSWORD = "correct-horse-1"
-LIMITS = {"register": "0.5wh", "dispatch": "0.5wh", "handle": "4wh", "verify": "2wh"}
-
-
-def catalogue() -> CatalogDocument:
-    units = [{"code": "CENTRE", "name": "区城运中心", "kind": "district_centre", "level": "district", "area": "410105"}]
-    for street in (W, E):
-        units += [
-            {
-                "code": f"{street}-CYZX",
-                "name": f"{street}城运中心",
-                "kind": "street_centre",
-                "level": "street",
-                "area": street,
-            },
-            {
-                "code": f"{street}-HWS",
-                "name": f"{street}环卫所",
-                "kind": "street_team",
-                "level": "street",
-                "function": "sanitation",
-                "area": street,
-            },
-        ]
-        for n in ("001", "002"):
-            units.append(
-                {
-                    "code": f"{street}{n}-JWH",
-                    "name": f"{street}{n}居委会",
-                    "kind": "community",
-                    "level": "community",
-                    "area": f"{street}{n}",
-                }
-            )
-    matter = {
-        "code": "SJ0102",
-        "name": "暴露垃圾",
-        "kind": "event",
-        "major_code": "01",
-        "major_name": "市容环境",
-        "minor_code": "02",
-        "time_limits": {"normal": LIMITS},
-    }
-    return CatalogDocument.model_validate({"units": units, "matter_types": [matter]})
-
-
 # name: role, unit code, scope area code
 USERS: dict[str, tuple[Role, str | None, str | None]] = {
     "leader": (Role.district_leader, "CENTRE", None),
@@ -123,7 +79,7 @@ class AuthWorld:
         case = Case(
             number=f"T-{len(self.cases) + 1:04d}",
             channel=Channel.patrol,
-            matter_type_id=self.db.scalars(select(MatterType.id)).first(),
+            matter_type_id=self.db.scalar(select(MatterType.id).where(MatterType.code == "SJ0102")),
             urgency=Urgency.normal,
             title=f"case {key}",
             lng=113.7,

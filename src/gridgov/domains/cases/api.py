@@ -24,6 +24,7 @@ from gridgov.core.permissions import (
     require,
     restrict,
 )
+from gridgov.domains.areas.models import Area
 from gridgov.domains.auth import service as auth_service
 from gridgov.domains.auth.enums import TokenScope
 from gridgov.domains.auth.schemas import Actor, Principal
@@ -138,8 +139,6 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[CaseReadMinimal]:
     """Lists the cases the caller may see (role and area/unit scope), with filters, newest first."""
-    from gridgov.domains.areas.models import Area
-
     require(principal.actor, "case.view", audit=defer_audit, source_address=principal.source_address)
 
     filters = CaseFilter(

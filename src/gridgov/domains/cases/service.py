@@ -382,7 +382,7 @@ def _check_handler(case: Case, action: Action, ctx: Context, expected_version: i
 # --- intake-time helpers (used by gridgov.domains.intake) ------------------------------------------------------
 
 
-def case_areas(*, db: Session, case: Case) -> dict[AreaLevel, int | None]:
+def case_areas(case: Case) -> dict[AreaLevel, int | None]:
     """Returns the case's area ids per level, as dispatch resolves units."""
     return {
         AreaLevel.grid: case.grid_id,
@@ -401,7 +401,7 @@ def plan_dispatch(*, db: Session, case: Case) -> DispatchPlan:
         db=db,
         matter_type=case.matter_type,
         area_path=case.area_path,
-        case_areas=case_areas(db=db, case=case),
+        case_areas=case_areas(case),
         component_owner=owner,
         confidence=confidence,
         min_confidence=settings.auto_dispatch_min_confidence,
