@@ -10,7 +10,16 @@ import re
 
 # Public on purpose: liveness, point lookup and the read-only reference data (boundaries, catalogue) that
 # citizen-facing clients need, and the login itself.
-PUBLIC_PREFIXES = ("/healthz", "/api/v1/locate", "/api/v1/areas", "/api/v1/catalog", "/api/v1/auth/login")
+PUBLIC_PREFIXES = (
+    "/healthz",
+    "/api/v1/locate",
+    "/api/v1/areas",
+    "/api/v1/catalog",
+    "/api/v1/auth/login",
+    # Citizen reports (随手拍) need no login: report, photo upload, status and rating by tracking code. They are
+    # rate-limited per address (and phone) and show only cases.public.public_view (domains/snapshot).
+    "/api/v1/public",
+)
 
 
 def test_every_non_public_api_route_refuses_anonymous_callers(app, client):

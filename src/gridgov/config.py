@@ -42,11 +42,38 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted upload (photo) in bytes.")
     duplicate_radius_m: float = Field(50.0, gt=0, description="Duplicate suggestions: same matter type within R m.")
     duplicate_window_hours: float = Field(72.0, gt=0, description="Duplicate suggestions: reported within T hours.")
+    photo_gps_max_distance_m: float = Field(
+        500.0, gt=0, description="Flag a case whose photo's EXIF GPS is farther than this from the reported point."
+    )
     auto_dispatch_min_confidence: float = Field(
         0.8, ge=0, le=1, description="A model-classified case is auto-dispatched only above this confidence."
     )
     max_returns: int = Field(2, ge=1, description="Returns (回退) after which a case goes to the higher centre.")
     reopen_window_days: float = Field(7.0, ge=0, description="An unsatisfied rating reopens a case within N days.")
+    snapshot_per_address_per_hour: int = Field(
+        10, ge=1, description="Citizen snapshot (随手拍) reports accepted per client address per hour."
+    )
+    snapshot_per_phone_per_day: int = Field(
+        5, ge=1, description="Citizen snapshot reports accepted per contact phone number per day."
+    )
+    snapshot_media_per_address_per_hour: int = Field(
+        60, ge=1, description="Photos the public may upload per client address per hour."
+    )
+    tracking_lookups_per_address_per_hour: int = Field(
+        120, ge=1, description="Public tracking-code lookups and ratings per client address per hour."
+    )
+    snapshot_matter_types: str = Field(
+        "SJ0102,SJ0103,SJ0105,SJ0108,SJ0110,SJ0111,SJ0201,SJ0301,SJ0303,SJ0306,SJ0401,SJ0403,SJ0404,SJ0406,"
+        "SJ0501,SJ0502,SJ0503,SJ0507,SJ0508,SJ0509,SJ0601,SJ0602,SJ0603,BJ0102,BJ0103,BJ0109,BJ0204,BJ0206,"
+        "BJ0207,BJ0301,BJ0302,BJ0402,BJ0603",
+        description="Matter type codes offered to citizens on the snapshot page, comma-separated, in order.",
+    )
+    snapshot_other_matter_type: str = Field(
+        "SJ0605", description="Matter type code of the citizen's 'other' choice (其他); empty for none."
+    )
+    open311_jurisdiction_id: str = Field(
+        "jinshui.zhengzhou.gov.cn", description="Open311 jurisdiction_id this server answers to (others get 404)."
+    )
     embedded_jobs: bool = Field(
         True, description="Run background jobs (SLA sweep ...) inside `gridgov serve`; off when workers run them."
     )

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.orm.exc import StaleDataError
@@ -17,6 +17,8 @@ from gridgov.config import Settings, get_settings
 from gridgov.core.db import get_engine
 from gridgov.core.errors import DomainError, InputError, NotFoundError
 from gridgov.core.jobs import JobRunner
+from gridgov.core.pages import PageForbidden
+from gridgov.core.templating import render
 from gridgov.domains import import_domain_modules, load_models
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -72,6 +74,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # `version` in the request body.
         message = "the record was changed by someone else while you acted on it; reload it and try again"
         return JSONResponse(status_code=409, content={"detail": message, "code": "stale_version", "message": message})
+
+    @app.exception_handler(PageForbidden)
+    async def _page_forbidden(request: Request, exc: PageForbidden) -> Response:
+        context = {"message": exc.message}
+        return render(request, "auth/forbidden.html", context, principal=exc.principal, status_code=403)
 
     @app.exception_handler(NotFoundError)
     async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:

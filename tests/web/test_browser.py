@@ -9,12 +9,7 @@ $GRIDGOV_SCREENSHOTS (docs/img when refreshing the docs) or a temporary folder.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,28 +17,12 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests need Debian's Chromium at /usr/bin/chromium (apt install chromium)", allow_module_level=True
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright (pip install playwright)")
+from tests.domains.snapshot.conftest import tiny_png
+from tests.web.live import CLI, IMG, chromium, migrated_env, serve
 
 ROOT = Path(__file__).resolve().parents[2]
-# Screenshots go to a temporary folder, so a test run leaves the tree clean; to refresh the ones in the docs run
-# `GRIDGOV_SCREENSHOTS=docs/img .venv/bin/pytest tests/web/test_browser.py`.
-IMG = Path(os.environ.get("GRIDGOV_SCREENSHOTS") or Path(tempfile.gettempdir()) / "gridgov-screenshots").resolve()
 PASSWORD = "jinshui-demo-2026"
 STREET, GRID = "410105003", "410105003005001"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -52,12 +31,6 @@ class Deployment:
     case_id: int  # garbage in the grid worker's grid, waiting in the dispatch queue
     case_number: str
     far_case_id: int  # a case in another street
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _points(database_url: str) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -114,32 +87,10 @@ class Api:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     where = tmp_path_factory.mktemp("console")
-    database_url = f"sqlite:///{where / 'console.db'}"
-    env = {
-        **os.environ,
-        "GRIDGOV_ENV": "test",
-        "GRIDGOV_DATABASE_URL": database_url,
-        "GRIDGOV_MEDIA_DIR": str(where / "media"),
-    }
-    cli = [sys.executable, "-m", "gridgov.cli"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
-    subprocess.run([*cli, "demo", "load"], env=env, check=True, capture_output=True, timeout=300)
-    port = _free_port()
-    log = (where / "server.log").open("wb")
-    server = subprocess.Popen(
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start: {(where / 'server.log').read_text()}") from None
-                time.sleep(0.2)
+    env = migrated_env(where, "console")
+    database_url = env["GRIDGOV_DATABASE_URL"]
+    subprocess.run([*CLI, "demo", "load"], env=env, check=True, capture_output=True, timeout=300)
+    with serve(env, where) as url:
         (home, far) = _points(database_url)
         dispatcher = Api(url, "dispatcher")
 
@@ -160,33 +111,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         far_case = report("另一街道的垃圾", far)
         assert case["stage"] == "registered", case
         yield Deployment(url, int(case["id"]), str(case["number"]), int(far_case["id"]))  # type: ignore[arg-type]
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def tiny_png() -> bytes:
-    """Returns a valid 2×2 grey PNG."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\x00" + b"\x80\x80\x80" * 2 for _ in range(2))
-    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    with chromium() as launched:
+        yield launched
 
 
 def log_in(browser: object, url: str, username: str, **context: object) -> object:

@@ -102,6 +102,14 @@ def after_request(
                 log.exception("could not write %d after-request task(s) (audit, session touch)", len(queue.tasks))
 
 
+def cookie_secure(request: Request) -> bool:
+    """Tells whether cookies set on this request's response must be Secure (HTTPS only)."""
+    # NOTE: the cookie is Secure everywhere except a development or test deployment reached over plain http
+    # (a laptop, the test client); production must be served over HTTPS (uvicorn --proxy-headers behind a proxy).
+    plain_local = request.app.state.settings.env in {"development", "test"} and request.url.scheme == "http"
+    return not plain_local
+
+
 def client_address(request: Request) -> str | None:
     """Returns the caller's address (behind a proxy: what uvicorn's --proxy-headers made of X-Forwarded-For)."""
     return request.client.host if request.client else None
@@ -215,6 +223,7 @@ async def csrf_protect(request: Request, principal: Annotated[Principal, Depends
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+After = Annotated[AfterRequest, Depends(after_request)]
 
 
 def require_scope(scope: TokenScope | str) -> Callable[..., Awaitable[Principal]]:

@@ -65,7 +65,15 @@ def gettext(locale: str) -> _gettext.NullTranslations:
 
 
 # Where message ids live: the console templates, and the Python modules marking labels with N_().
-PYTHON_SOURCES = ("core/templating.py", "domains/auth/pages.py", "domains/cases/pages.py")
+PYTHON_SOURCES = (
+    "core/templating.py",
+    "domains/auth/pages.py",
+    "domains/cases/pages.py",
+    "domains/cases/public.py",
+    "domains/intake/pages.py",
+    "domains/snapshot/pages.py",
+    "domains/snapshot/service.py",
+)
 
 
 def extract_catalog() -> Catalog:
@@ -86,3 +94,45 @@ def extract_catalog() -> Catalog:
             for lineno, message, comments, _context in extract("python", handle, keywords=keywords):
                 catalog.add(message, locations=[(relative, lineno)], auto_comments=comments)
     return catalog
+
+
+def update_catalogs() -> list[str]:
+    """Rewrites messages.pot from the sources and merges it into each locale's .po (keeping translations).
+
+    Returns the Chinese message ids still untranslated (the catalogue test fails until they are filled in).
+    """
+    from babel.messages.pofile import write_po
+
+    template = extract_catalog()
+    with (I18N_DIR / "messages.pot").open("wb") as handle:
+        write_po(handle, template)
+    missing: list[str] = []
+    for locale in LOCALES:
+        path = I18N_DIR / locale / "LC_MESSAGES" / "messages.po"
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=locale)
+        catalog.update(template, no_fuzzy_matching=True)
+        catalog.obsolete.clear()
+        with path.open("wb") as handle:
+            write_po(handle, catalog, ignore_obsolete=True)
+        if locale == "zh_CN":
+            missing = [str(m.id) for m in catalog if m.id and not m.string]
+    translations.cache_clear()
+    return missing
+
+
+def add_translations(locale: str, texts: dict[str, str]) -> list[str]:
+    """Sets translations in `locale`'s .po (message id → text); returns the ids not found in the catalogue."""
+    from babel.messages.pofile import write_po
+
+    path = I18N_DIR / locale / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    unknown = [message_id for message_id in texts if message_id not in catalog]
+    for message_id, text in texts.items():
+        if message_id in catalog:
+            catalog[message_id].string = text
+    with path.open("wb") as handle:
+        write_po(handle, catalog, ignore_obsolete=True)
+    translations.cache_clear()
+    return unknown

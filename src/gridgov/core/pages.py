@@ -6,15 +6,19 @@ browser without a valid session is sent to the login page instead of getting a 4
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from gridgov.core import security
 from gridgov.core.auth import (
     SESSION_COOKIE,
     AfterRequest,
@@ -23,11 +27,12 @@ from gridgov.core.auth import (
     after_request,
     authenticate_request,
     check_csrf,
+    cookie_secure,
     get_auth_transactions,
 )
 from gridgov.core.errors import DomainError, InputError
-from gridgov.core.permissions import pending_audit
-from gridgov.domains.auth.schemas import Principal
+from gridgov.core.permissions import PermissionDenied, pending_audit, require
+from gridgov.domains.auth.schemas import AuditRecord, Principal
 
 T = TypeVar("T")
 
@@ -114,3 +119,67 @@ def attempt(db: Session, after: AfterRequest | None, command: Callable[[], T]) -
         if record is not None and after is not None:
             after.audit(record)
         return None, error_messages(exc)
+
+
+class PageForbidden(Exception):
+    """A page the user's role may not open: answered with the 'not allowed' page (403), not a JSON error.
+
+    A denial that carries an audit record is written by `after_request`, like the API's denials.
+    """
+
+    def __init__(self, principal: Principal, message: str | None = None, audit_record: AuditRecord | None = None):
+        super().__init__(message or "not allowed")
+        self.principal, self.message, self.audit_record = principal, message, audit_record
+
+
+def require_page(principal: Principal, action: str) -> None:
+    """Raises PageForbidden (audited) when the user's role lacks `action`."""
+    try:
+        require(principal.actor, action, source_address=principal.source_address, audit=lambda _db, _r: None)
+    except PermissionDenied as exc:
+        raise PageForbidden(principal, audit_record=exc.audit_record) from None
+
+
+@dataclass(frozen=True)
+class FormCsrf:
+    """A double-submit CSRF token for forms posted without a session (the login form, the public forms).
+
+    A random value lives in an HttpOnly, SameSite=Strict cookie scoped to the form's path, and the same value in a
+    hidden field: a cross-site page can make a browser post the form but can neither read nor set the cookie, so it
+    cannot supply a matching field.
+    """
+
+    cookie: str
+    path: str
+    max_age: int
+
+    def token(self, request: Request) -> str:
+        """Returns the token for a form: the browser's current one when valid (two open forms stay valid)."""
+        current = request.cookies.get(self.cookie) or ""
+        return current if _TOKEN_RE.match(current) else security.random_token()
+
+    def issue(self, request: Request, response: Response, token: str) -> Response:
+        """Sets the token's cookie on the response that renders the form; returns the response."""
+        response.set_cookie(
+            self.cookie,
+            token,
+            max_age=self.max_age,
+            path=self.path,
+            httponly=True,
+            samesite="strict",
+            secure=cookie_secure(request),
+        )
+        return response
+
+    def matches(self, request: Request, given: object) -> bool:
+        """Tells whether the posted field matches the cookie."""
+        return security.same_secret(given if isinstance(given, str) else None, request.cookies.get(self.cookie))
+
+    def clear(self, request: Request, response: Response) -> None:
+        """Removes the cookie (the form has done its work)."""
+        response.delete_cookie(
+            self.cookie, path=self.path, httponly=True, samesite="strict", secure=cookie_secure(request)
+        )
+
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,100}$")

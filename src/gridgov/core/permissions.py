@@ -57,6 +57,9 @@ ACTIONS: dict[str, str] = {
     "case.contact": "Read a case reporter's contact, with a stated purpose (personal data; every read is audited)",
     "audit.view": "Search the audit log",
     "user.manage": "Create, disable and reset users; revoke their tokens",
+    "terminal.manage": "Bind grid workers' phones to them and revoke lost ones (终端绑定)",
+    "visit.log": "Log a household visit (入户走访) and turn its findings into cases",
+    "visit.view": "See household visits",
     "catalog.manage": "Import and edit the catalogue: units, matter types, the three lists",
     "area.manage": "Import and edit the area tree",
     "resident.view": "See resident records, masked (人口信息, 脱敏)",
@@ -79,6 +82,7 @@ _DISPATCHER: dict[str, Scope] = {
     "case.note": A,
     "case.contact": A,  # to call the reporter back (回访) or ask for details
     "resident.view": A,
+    "visit.view": A,
     "export.request": A,
 }
 
@@ -91,6 +95,7 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "case.approve": A,
         "case.supervise": A,
         "case.note": A,
+        "visit.view": A,
         "resident.view": A,
         "export.request": A,
         "export.approve": A,
@@ -102,6 +107,8 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "case.report": A,
         "case.handle": A,  # the service also requires the case to be with the user's unit
         "case.note": A,
+        "visit.log": A,
+        "visit.view": A,
         "resident.view": A,
         "resident.unmask": A,
         "export.request": A,
@@ -113,12 +120,14 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "case.verify": A,
         "case.note": A,
         "case.contact": A,  # to meet the reporter when verifying on site (核实)
+        "visit.log": A,
+        "visit.view": A,
         "resident.view": A,
         "resident.unmask": A,
     },
     Role.unit_handler: {"case.view": U, "case.handle": U, "case.note": U},
     Role.auditor: {"audit.view": ALL, "case.view": ALL},
-    Role.admin: {"user.manage": ALL, "catalog.manage": ALL, "area.manage": ALL},
+    Role.admin: {"user.manage": ALL, "terminal.manage": ALL, "catalog.manage": ALL, "area.manage": ALL},
     Role.citizen: {"case.view": OWN, "case.report": OWN, "case.rate": OWN},
     Role.system: {
         "case.view": ALL,
@@ -137,11 +146,11 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
 ACTION_TOKEN_SCOPES: dict[str, TokenScope] = {
     action: (
         TokenScope.cases_read
-        if action == "case.view"
+        if action in ("case.view", "visit.view")
         else TokenScope.residents_read  # personal data, like the resident register
         if action == "case.contact"
         else TokenScope.cases_write
-        if action.startswith("case.")
+        if action.startswith("case.") or action == "visit.log"
         else TokenScope.residents_read
         if action.startswith("resident.")
         else TokenScope.exports

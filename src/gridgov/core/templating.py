@@ -162,6 +162,15 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
         links += [("/inbox", N_("My inbox")), ("/cases", N_("Cases"))]
     if can(actor, "case.dispatch") or can(actor, "case.register"):
         links.append(("/queue", N_("Dispatch queue")))
+    # NOTE: imported here: the intake service imports the case service, which uses this module's labels.
+    from gridgov.domains.intake.service import CHANNEL_ROLES
+
+    if actor.role in CHANNEL_ROLES[Channel.assignment]:
+        links.append(("/assign", N_("Assign")))
+    if actor.role == Role.grid_worker:
+        links.append(("/m", N_("Field app")))
+    if can(actor, "terminal.manage"):
+        links.append(("/terminals", N_("Terminals")))
     if can(actor, "audit.view"):
         links.append(("/audit", N_("Audit log")))
     links.append(("/docs", N_("API")))

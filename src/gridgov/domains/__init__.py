@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAINS: tuple[str, ...] = ("areas", "catalog", "auth", "cases", "dispatch", "intake")
+DOMAINS: tuple[str, ...] = ("areas", "catalog", "auth", "cases", "dispatch", "intake", "snapshot", "open311", "hotline")
 
 
 def import_domain_modules(module: str) -> list[ModuleType]:
@@ -23,4 +23,5 @@ def import_domain_modules(module: str) -> list[ModuleType]:
 
 def load_models() -> None:
     """Imports every domain's models so Base.metadata knows all tables."""
+    importlib.import_module("gridgov.core.ratelimit")
     import_domain_modules("models")

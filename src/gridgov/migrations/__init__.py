@@ -31,6 +31,13 @@ def downgrade(database_url: str, revision: str = "-1") -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
+def head() -> str:
+    """Returns the newest revision of the packaged migrations."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
 def current_heads(database_url: str) -> set[str]:
     """Returns the revisions the database is at (empty for a new database)."""
     from alembic.runtime.migration import MigrationContext

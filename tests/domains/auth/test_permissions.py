@@ -54,6 +54,9 @@ case.note        area   area       area   area      area       unit    -       -
 case.contact     -      area       area   -         area       -       -       -     -       -
 audit.view       -      -          -      -         -          -       all     -     -       -
 user.manage      -      -          -      -         -          -       -       all   -       -
+terminal.manage  -      -          -      -         -          -       -       all   -       -
+visit.log        -      -          -      area      area       -       -       -     -       -
+visit.view       area   area       area   area      area       -       -       -     -       -
 catalog.manage   -      -          -      -         -          -       -       all   -       -
 area.manage      -      -          -      -         -          -       -       all   -       -
 resident.view    area   area       area   area      area       -       -       -     -       -

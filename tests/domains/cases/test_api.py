@@ -25,6 +25,7 @@ from gridgov.config import Settings
 from gridgov.core import clock
 from gridgov.core.auth import get_auth_transactions
 from gridgov.core.db import get_db, get_write_db
+from gridgov.domains.auth import terminals
 from gridgov.domains.auth.enums import AuditOutcome, Role
 from gridgov.domains.auth.models import AuditEntry
 from gridgov.domains.auth.schemas import SYSTEM_ACTOR
@@ -59,6 +60,10 @@ class Who(dict[str, str]):
         self.user_id = user.id
         self.clear()
         self.update(bearer(token))
+        if self.role in terminals.BOUND_ROLES:  # a grid worker reports from their bound phone
+            device_id = f"phone-of-{self.username}"
+            terminals.bind(db=db, actor=SYSTEM_ACTOR, user=user, device_id=device_id)
+            self["X-Device-Id"] = device_id
 
 
 GRID_WORKER = Who("gw1", Role.grid_worker, JWH, COMMUNITY_W_N, "网格员甲")
@@ -495,8 +500,9 @@ def test_full_loop_with_extension_suspension_media_evidence_rating_and_reopen(ap
     assert case["stage"] == "closed" and case["closed_at"]
 
     case = act(api, case, "rate", DISTRICT_DISPATCHER, satisfaction="unsatisfied", note="又堆了")
-    assert case["satisfaction"] == "unsatisfied"
     assert case["stage"] == "handling"  # an unsatisfied rating within the window reopens the case
+    # The rating stays in the log; the case waits for the reporter's rating of the new result.
+    assert case["satisfaction"] is None and case["timeline"][-2]["data"] == {"satisfaction": "unsatisfied"}
     assert [e["action"] for e in case["timeline"][-2:]] == ["rate", "reopen"]
     assert case["timeline"][-1]["actor_role"] == "system"
     assert case["rework_count"] == 1
@@ -590,7 +596,9 @@ def test_dispatch_return_redispatch_supervise_reasonableness_note_reopen(api, wo
     missing_note = api.post(f"/api/v1/cases/{case['id']}/supervise", json={}, headers=LEADER)
     assert missing_note.status_code == 422
 
-    case = act(api, case, "reasonableness", LEADER, ruling="unreasonable", note="诉求超出政策范围")
+    case = act(
+        api, case, "reasonableness", LEADER, ruling="unreasonable", note="诉求超出政策范围", reason_code="unrealistic"
+    )
     assert case["reasonableness"] == "unreasonable"
     case = act(api, case, "notes", SANITATION, note="已联系保洁")
     assert case["timeline"][-1]["action"] == "note" and case["timeline"][-1]["note"] == "已联系保洁"
@@ -686,13 +694,24 @@ def test_upload_a_jpeg_and_fetch_it_back(api, settings):
     response = upload(api, data)
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body == {"sha256": hashlib.sha256(data).hexdigest(), "content_type": "image/jpeg", "size": len(data)}
+    assert body == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "width": 8,
+        "height": 8,
+        "taken_at": None,
+        "gps_lng": None,
+        "gps_lat": None,
+    }
     again = upload(api, data, name="same.jpg")
     assert again.status_code == 201 and again.json() == body
-    fetched = api.get(f"/api/v1/media/{body['sha256']}", headers=GRID_WORKER)
-    assert fetched.status_code == 200
-    assert fetched.content == data
-    assert fetched.headers["content-type"] == "image/jpeg"
+    assert api.get(f"/api/v1/media/{body['sha256']}", headers=GRID_WORKER).status_code == 404  # on no case yet
+    create(api, GRID_WORKER, attachments=[body["sha256"]])
+    original = api.get(f"/api/v1/media/{body['sha256']}?variant=original", headers=GRID_WORKER)
+    assert original.status_code == 200 and original.content == data
+    public = api.get(f"/api/v1/media/{body['sha256']}", headers=GRID_WORKER)  # the re-encoded copy, no EXIF
+    assert public.status_code == 200 and public.headers["content-type"] == "image/jpeg"
     assert api.get(f"/api/v1/media/{'0' * 64}", headers=GRID_WORKER).status_code == 404
 
 
@@ -714,7 +733,8 @@ def test_upload_over_the_limit_is_413(settings, engine, db, world):
         response = upload(client, data)
         assert response.status_code == 413
         assert response.json()["code"] == "too_large" and response.json()["limit"] == 100
-        assert upload(client, data[:100]).status_code == 201  # a truncated JPEG of exactly the limit passes
+        truncated = upload(client, data[:100])  # within the limit, but not a whole image
+        assert truncated.status_code == 422 and truncated.json()["code"] == "bad_image"
 
 
 def test_unknown_evidence_is_refused(api):

@@ -25,7 +25,9 @@ import pytest
 
 from gridgov.core.db import create_db_engine, transaction
 from gridgov.domains.areas import locate
+from gridgov.domains.auth import terminals
 from gridgov.domains.auth.enums import Role
+from gridgov.domains.auth.schemas import SYSTEM_ACTOR
 from tests.domains.cases.world import add_token_user, bearer, load_world, point
 
 CLIENT_THREADS = 4
@@ -33,6 +35,12 @@ ACKED_BEFORE_KILL = 60
 MAX_REQUESTS = 300
 DEADLINE_S = 20.0
 TOKEN_ENV = "GRIDGOV_TEST_TOKEN"  # the reporter's API token, carried in the server's env dict for the client
+DEVICE_ID = "durability-test-phone"  # the grid worker's bound phone
+
+
+def reporter(env: dict[str, str]) -> dict[str, str]:
+    """Returns the headers of the grid worker's requests: their token and their bound phone."""
+    return {**bearer(env[TOKEN_ENV]), "X-Device-Id": DEVICE_ID}
 
 
 def _free_port() -> int:
@@ -94,7 +102,8 @@ def server_env(fresh_database_url: str, tmp_path: Path) -> dict[str, str]:
         with transaction(engine) as db:
             load_world(db)
             # A grid worker of the north-west community, where every report of the stream lies.
-            _, token = add_token_user(db, "gridworker", Role.grid_worker, "410105001001-JWH", "410105001001")
+            user, token = add_token_user(db, "gridworker", Role.grid_worker, "410105001001-JWH", "410105001001")
+            terminals.bind(db=db, actor=SYSTEM_ACTOR, user=user, device_id=DEVICE_ID)
         env[TOKEN_ENV] = token
     finally:
         engine.dispose()
@@ -127,7 +136,7 @@ def test_acknowledged_reports_survive_sigkill_and_retries_make_no_duplicates(ser
     started = time.monotonic()
 
     def stream() -> None:
-        with httpx.Client(base_url=server.url, headers=bearer(server.env[TOKEN_ENV]), timeout=10) as client:
+        with httpx.Client(base_url=server.url, headers=reporter(server.env), timeout=10) as client:
             while time.monotonic() - started < DEADLINE_S:
                 with lock:
                     n = next(counter)
@@ -159,7 +168,7 @@ def test_acknowledged_reports_survive_sigkill_and_retries_make_no_duplicates(ser
     assert in_flight, "the kill should catch requests in flight"
 
     server.start()
-    with httpx.Client(base_url=server.url, headers=bearer(server.env[TOKEN_ENV]), timeout=10) as client:
+    with httpx.Client(base_url=server.url, headers=reporter(server.env), timeout=10) as client:
         for key, case in acked.items():
             response = client.get(f"/api/v1/cases/{case['id']}")
             assert response.status_code == 200, f"acknowledged case {key} lost"

@@ -14,6 +14,7 @@ from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import Action, CaseStage, Channel, Reasonableness, Satisfaction
 from gridgov.domains.cases.machine import IllegalTransition, RoleNotAllowed
 from gridgov.domains.cases.models import Case, CaseContact, CaseEvent
+from gridgov.domains.cases.public import public_view
 from gridgov.domains.intake import service as intake
 from gridgov.domains.intake.schemas import CaseSubmit, ContactIn, SelfHandledIn
 from tests.domains.areas.synthetic import lnglat
@@ -97,8 +98,9 @@ def test_a_retry_with_the_same_key_returns_the_first_case(world, db):
 
 
 def test_external_ids_are_unique_per_channel(world, db):
-    one = intake.submit(db=db, report=report(channel=Channel.hotline, external_id="GD-1"), ctx=ctx(world.citizen))
-    two = intake.submit(db=db, report=report(channel=Channel.hotline, external_id="GD-1"), ctx=ctx(world.citizen))
+    hotline = world.district_dispatcher
+    one = intake.submit(db=db, report=report(channel=Channel.hotline, external_id="GD-1"), ctx=ctx(hotline))
+    two = intake.submit(db=db, report=report(channel=Channel.hotline, external_id="GD-1"), ctx=ctx(hotline))
     assert one.created and not two.created and one.case.id == two.case.id
 
 
@@ -415,10 +417,22 @@ def test_ratings_after_the_window_or_satisfied_do_not_reopen(world, db):
 
 def test_reasonableness_ruling_is_kept_on_the_case(world, db):
     case = closed_case(world, db)
-    case_service.rule_reasonableness(
-        db=db, case=case, ctx=ctx(world.street_dispatcher), note="诉求不合理", ruling=Reasonableness.unreasonable
+    with pytest.raises(Invalid, match="needs a reason"):
+        case_service.rule_reasonableness(
+            db=db, case=case, ctx=ctx(world.street_dispatcher), note="诉求不合理", ruling=Reasonableness.unreasonable
+        )
+    event = case_service.rule_reasonableness(
+        db=db,
+        case=case,
+        ctx=ctx(world.street_dispatcher),
+        note="诉求不合理",
+        ruling=Reasonableness.unreasonable,
+        reason_code="beyond_public_duty",
     )
     assert case.reasonableness == Reasonableness.unreasonable and case.stage == CaseStage.closed
+    assert event.reason_code == "beyond_public_duty" and event.data["reply"].startswith("Thank you for your report")
+    view = public_view(db=db, case=case)  # the reporter reads the template reply, in Chinese by default
+    assert view.reply is not None and view.reply.startswith("感谢您的反映") and "诉求不合理" not in str(view)
 
 
 # --- the log --------------------------------------------------------------------------------------------------

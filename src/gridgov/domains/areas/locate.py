@@ -476,3 +476,29 @@ def _chain(*groups: Iterable[object]) -> Iterable[object]:
 event.listen(Session, "after_flush", _note_area_writes)
 event.listen(Session, "after_commit", _note_commit)
 event.listen(Session, "after_rollback", _note_rollback)
+
+
+def point_in_area(*, db: Session, area_id: int, max_grids: int = 500) -> tuple[float, float] | None:
+    """Returns a WGS84 point inside the area that lies in one of its grids (to place a report that names only the
+    area): its representative point, else the first of its grids' representative points that falls in a grid of
+    it; None when the area has no boundary or no such grid.
+    """
+    row = db.execute(select(Area.geometry, Area.level, Area.path).where(Area.id == area_id)).first()
+    if row is None or row.geometry is None or row.geometry.is_empty:
+        return None
+    index = get_index(db=db)
+    candidates: Iterable[BaseGeometry | None] = [row.geometry]
+    if row.level in (AreaLevel.street, AreaLevel.community):
+        # NOTE: where the grids do not tile the area at its representative point, one of its grids' points does.
+        grids = select(Area.geometry).where(
+            Area.level == AreaLevel.grid, Area.path.startswith(row.path, autoescape=True)
+        )
+        candidates = [row.geometry, *db.scalars(grids.order_by(Area.code).limit(max_grids))]
+    for shape in candidates:
+        if shape is None or shape.is_empty:
+            continue
+        point = shape.representative_point()
+        located = index.locate(point.x, point.y)
+        if located.status == "inside" and (located.path.startswith(row.path) or row.path.startswith(located.path)):
+            return point.x, point.y
+    return None

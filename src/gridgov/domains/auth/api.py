@@ -1,4 +1,5 @@
-"""JSON API of accounts: login and logout, the caller, password, API tokens, users (admin), audit log (auditor)."""
+"""JSON API of accounts: login and logout, the caller, password, API tokens, users and terminals (admin), audit log
+(auditor)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from gridgov.core.auth import (
     AuthTransactions,
     CurrentUser,
     client_address,
+    cookie_secure,
     get_auth_transactions,
     require_permission,
 )
 from gridgov.core.db import DbSession, WriteSession
 from gridgov.core.errors import DomainError, Forbidden, NotFoundError
 from gridgov.core.permissions import PERMISSIONS, can
-from gridgov.domains.auth import service
-from gridgov.domains.auth.enums import AuditAction, AuditOutcome, Role, TokenKind
-from gridgov.domains.auth.models import User, WebSession
+from gridgov.domains.auth import service, terminals
+from gridgov.domains.auth.enums import AuditAction, AuditOutcome, Role, TerminalStatus, TokenKind
+from gridgov.domains.auth.models import Terminal, User, WebSession
 from gridgov.domains.auth.schemas import (
     AuditEntryRead,
     AuditPage,
@@ -29,6 +31,8 @@ from gridgov.domains.auth.schemas import (
     Me,
     PasswordChange,
     Principal,
+    TerminalBind,
+    TerminalRead,
     TokenCreate,
     TokenCreated,
     TokenRead,
@@ -77,13 +81,6 @@ def set_session_cookie(response: Response, request: Request, cookie: str) -> Non
         samesite="lax",
         secure=cookie_secure(request),
     )
-
-
-def cookie_secure(request: Request) -> bool:
-    # NOTE: the cookie is Secure everywhere except a development or test deployment reached over plain http
-    # (a laptop, the test client); production must be served over HTTPS (uvicorn --proxy-headers behind a proxy).
-    plain_local = request.app.state.settings.env in {"development", "test"} and request.url.scheme == "http"
-    return not plain_local
 
 
 @router.post("/auth/login", response_model=Me)
@@ -256,3 +253,54 @@ def search_audit(
         detail={k: v for k, v in {"actor": actor, "action": action, "target": target, "q": q}.items() if v},
     )
     return AuditPage(items=[AuditEntryRead.model_validate(e) for e in entries], total=total, offset=offset, limit=limit)
+
+
+TerminalManager = Annotated[Principal, Depends(require_permission("terminal.manage"))]
+
+
+def read_terminal(terminal: Terminal) -> TerminalRead:
+    return TerminalRead.model_validate(terminal).model_copy(update={"username": terminal.user.username})
+
+
+@router.get("/terminals", response_model=list[TerminalRead])
+def list_terminals(
+    principal: TerminalManager,
+    db: DbSession,
+    status_filter: Annotated[TerminalStatus | None, Query(alias="status")] = None,
+    username: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[TerminalRead]:
+    """Lists grid workers' phones, pending ones first to bind (administrators)."""
+    user_id = service.get_user_by_username(db=db, username=username).id if username else None
+    found = terminals.list_terminals(db=db, status=status_filter, user_id=user_id)
+    return [read_terminal(t) for t in found]
+
+
+@router.post("/terminals", response_model=TerminalRead, status_code=status.HTTP_201_CREATED)
+def bind_new_terminal(body: TerminalBind, principal: TerminalManager, db: WriteSession) -> TerminalRead:
+    """Registers a phone by its device id for a grid worker and binds it (administrators)."""
+    user = service.get_user_by_username(db=db, username=body.username)
+    terminal = terminals.bind(
+        db=db,
+        actor=principal.actor,
+        user=user,
+        device_id=body.device_id,
+        label=body.label,
+        source_address=principal.source_address,
+    )
+    return read_terminal(terminal)
+
+
+@router.post("/terminals/{terminal_id}/bind", response_model=TerminalRead)
+def bind_terminal(terminal_id: int, principal: TerminalManager, db: WriteSession) -> TerminalRead:
+    """Binds a pending phone to the worker who used it (administrators); their previous phone is revoked."""
+    terminal = terminals.get_terminal(db=db, terminal_id=terminal_id)
+    terminals.bind(db=db, actor=principal.actor, terminal=terminal, source_address=principal.source_address)
+    return read_terminal(terminal)
+
+
+@router.post("/terminals/{terminal_id}/revoke", response_model=TerminalRead)
+def revoke_terminal(terminal_id: int, principal: TerminalManager, db: WriteSession) -> TerminalRead:
+    """Revokes a phone (lost, replaced): reports from it are refused from now on (administrators)."""
+    terminal = terminals.get_terminal(db=db, terminal_id=terminal_id)
+    terminals.revoke(db=db, actor=principal.actor, terminal=terminal, source_address=principal.source_address)
+    return read_terminal(terminal)

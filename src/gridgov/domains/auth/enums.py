@@ -53,6 +53,14 @@ class TokenScope(StrEnum):
     admin = "admin"
 
 
+class TerminalStatus(StrEnum):
+    """Where a grid worker's phone stands: asked for binding, bound (may report), or revoked (lost, replaced)."""
+
+    pending = "pending"
+    active = "active"
+    revoked = "revoked"
+
+
 class AuditOutcome(StrEnum):
     """How an audited attempt ended."""
 
@@ -77,3 +85,5 @@ class AuditAction(StrEnum):
     user_password_set = "user.password_set"
     user_unlock = "user.unlock"
     audit_search = "audit.search"
+    terminal_bind = "terminal.bind"
+    terminal_revoke = "terminal.revoke"

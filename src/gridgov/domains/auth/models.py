@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from gridgov.core.db import Base
 from gridgov.core.models import PortableJSON, TimestampMixin, UTCDateTime
 from gridgov.domains.areas.models import Area
-from gridgov.domains.auth.enums import AuditOutcome, Role, TokenKind
+from gridgov.domains.auth.enums import AuditOutcome, Role, TerminalStatus, TokenKind
 from gridgov.domains.catalog.models import Unit
 
 
@@ -114,3 +114,28 @@ class AuditEntry(Base):
     source_address: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[AuditOutcome] = mapped_column(_enum(AuditOutcome))
     detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON, default=dict)
+
+
+class Terminal(Base):
+    """A grid worker's phone (终端), bound to one worker: patrol reports from any other device are refused.
+
+    A phone that a worker uses for the first time is recorded as `pending`; an administrator (or the street
+    centre) binds it, and revokes it when the phone is lost or replaced. `device_id` is the id the phone sends
+    (the mobile pages keep a random one in a cookie; an app sends its own).
+    """
+
+    __tablename__ = "terminal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
+    label: Mapped[str | None] = mapped_column(String(100))  # "华为 Mate 60 (张三)"
+    status: Mapped[TerminalStatus] = mapped_column(_enum(TerminalStatus), index=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    bound_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    bound_by: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])

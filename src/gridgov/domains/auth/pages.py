@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -12,37 +11,31 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from gridgov.core import i18n, security
+from gridgov.core import i18n
 from gridgov.core.auth import (
     SESSION_COOKIE,
-    AfterRequest,
+    After,
     AuthTransactions,
-    after_request,
     client_address,
+    cookie_secure,
     get_auth_transactions,
 )
 from gridgov.core.db import WriteSession
 from gridgov.core.errors import InputError
-from gridgov.core.pages import PageUser, error_messages, safe_next
-from gridgov.core.permissions import PermissionDenied, require
+from gridgov.core.pages import FormCsrf, PageUser, error_messages, require_page, safe_next
 from gridgov.core.templating import N_, render
 from gridgov.domains.auth import service
-from gridgov.domains.auth.api import cookie_secure, set_session_cookie
+from gridgov.domains.auth.api import set_session_cookie
 from gridgov.domains.auth.enums import AuditAction, AuditOutcome
 from gridgov.domains.auth.schemas import AuditRecord
 
 router = APIRouter(include_in_schema=False)
 OpenTransactions = Annotated[AuthTransactions, Depends(get_auth_transactions)]
-After = Annotated[AfterRequest, Depends(after_request)]
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
-# The login form's double-submit CSRF token: a random value in a cookie and the same value in a hidden field.
-# A cross-site page can make a browser post the form but can neither read nor set this cookie, so it cannot
-# supply a matching field (login CSRF: logging the victim into the attacker's account). SameSite=Lax on the
-# session cookie does not cover this, since the login request carries no session at all.
-LOGIN_CSRF_COOKIE = "gridgov_login_csrf"
-LOGIN_CSRF_AGE = 3600
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,100}$")
+# The login form's double-submit CSRF token (core.pages.FormCsrf) stops login CSRF: logging the victim into the
+# attacker's account. SameSite=Lax on the session cookie does not cover this: the login request has no session.
+LOGIN_CSRF = FormCsrf(cookie="gridgov_login_csrf", path="/login", max_age=3600)
 
 
 def _login_form(
@@ -55,9 +48,7 @@ def _login_form(
     status_code: int = 200,
 ) -> Response:
     """Renders the login form with a login CSRF token, set in its cookie too (the current one, when valid)."""
-    current = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    # NOTE: an existing token is reused so that two login tabs (or a re-rendered form) do not void each other.
-    token = current if _TOKEN_RE.match(current) else security.random_token()
+    token = LOGIN_CSRF.token(request)
     context = {
         "next": next_path,
         "error": error,
@@ -65,17 +56,7 @@ def _login_form(
         "username": username,
         "login_csrf": token,
     }
-    response = render(request, "auth/login.html", context, status_code=status_code)
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        max_age=LOGIN_CSRF_AGE,
-        path="/login",
-        httponly=True,
-        samesite="strict",
-        secure=cookie_secure(request),
-    )
-    return response
+    return LOGIN_CSRF.issue(request, render(request, "auth/login.html", context, status_code=status_code), token)
 
 
 @router.get("/login")
@@ -94,7 +75,7 @@ def post_login(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Logs in with the form's username and password: sets the session cookie and goes to `next`."""
-    if not security.same_secret(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)):
+    if not LOGIN_CSRF.matches(request, csrf_token):
         reason = "missing login CSRF token" if not csrf_token else "login CSRF token does not match its cookie"
         with open_tx(True) as db:
             service.add_audit(
@@ -130,9 +111,7 @@ def post_login(
             request, next_path=safe_next(next), username=username, error=failure.message, status_code=401
         )
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.delete_cookie(
-        LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict", secure=cookie_secure(request)
-    )
+    LOGIN_CSRF.clear(request, response)
     set_session_cookie(response, request, cookie)
     return response
 
@@ -268,12 +247,7 @@ def _page_link(values: dict[str, str], offset: int) -> str:
 @router.get("/audit")
 def get_audit(request: Request, db: WriteSession, principal: PageUser, after: After, offset: int = 0) -> Response:
     """Renders the audit log, newest first, filtered like GET /api/v1/audit (auditors); the reading is audited."""
-    try:
-        require(principal.actor, "audit.view", source_address=principal.source_address, audit=lambda _db, _r: None)
-    except PermissionDenied as exc:
-        # NOTE: the page answers by itself, so the denial is queued here (the API's error path does it there).
-        after.audit(exc.audit_record)
-        return render(request, "auth/forbidden.html", {}, principal=principal, status_code=403)
+    require_page(principal, "audit.view")
     offset = max(offset, 0)
     where, values, errors = parse_audit_filter(request.query_params, request.app.state.settings.tz)
     entries: list[Any] = []

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridgov.domains.auth.enums import AuditOutcome, Role, TokenKind, TokenScope
+from gridgov.domains.auth.enums import AuditOutcome, Role, TerminalStatus, TokenKind, TokenScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,3 +202,28 @@ class AuditPage(BaseModel):
     total: int
     offset: int
     limit: int
+
+
+class TerminalRead(AuthBase):
+    """A grid worker's phone and where its binding stands."""
+
+    id: int
+    device_id: str
+    user_id: int
+    username: str | None = None
+    label: str | None
+    status: TerminalStatus
+    requested_at: dt.datetime
+    bound_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_seen_at: dt.datetime | None
+
+
+class TerminalBind(BaseModel):
+    """Registers and binds a phone for a grid worker in one step (the device id as the phone shows it)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    device_id: str = Field(min_length=8, max_length=64)
+    label: str | None = Field(None, max_length=100)

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridgov.core import media
-from gridgov.core.auth import require_scope
+from gridgov.core.auth import After, require_scope
 from gridgov.core.db import DbSession, WriteSession
 from gridgov.core.errors import Invalid, NotFoundError
 from gridgov.core.permissions import (
     CASE_ACTION_PERMISSIONS,
+    PermissionDenied,
     can,
     check_case,
     defer_audit,
@@ -26,12 +27,13 @@ from gridgov.core.permissions import (
 )
 from gridgov.domains.areas.models import Area
 from gridgov.domains.auth import service as auth_service
-from gridgov.domains.auth.enums import TokenScope
-from gridgov.domains.auth.schemas import Actor, Principal
+from gridgov.domains.auth import terminals
+from gridgov.domains.auth.enums import AuditOutcome, TokenScope
+from gridgov.domains.auth.schemas import Actor, AuditRecord, Principal
 from gridgov.domains.cases import machine
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import Action, CaseStage, Channel
-from gridgov.domains.cases.models import Case, CaseContact, MediaFile
+from gridgov.domains.cases.models import Case, CaseAttachment, CaseContact, MediaFile
 from gridgov.domains.cases.schemas import (
     CaseCreated,
     CaseEventRead,
@@ -104,11 +106,17 @@ def create_case(
     db: WriteSession,
     principal: Writer,
     response: Response,
+    after: After,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    device_id: Annotated[str | None, Header(alias="X-Device-Id", max_length=64)] = None,
 ) -> CaseCreated:
-    """Reports a problem through any channel. A retry with the same Idempotency-Key returns the same case."""
+    """Reports a problem through any channel. A retry with the same Idempotency-Key returns the same case.
+
+    A grid worker reports from their bound phone: the request carries its device id (X-Device-Id).
+    """
     actor = principal.actor
     require(actor, "case.report", audit=defer_audit, source_address=principal.source_address)
+    terminals.require_bound(db=db, actor=actor, device_id=device_id, after=after)
     result = intake_service.submit(db=db, report=report, ctx=_ctx(principal), idempotency_key=idempotency_key)
     # NOTE: a grid worker reporting outside their grid, or a key replayed onto a case out of scope, is refused.
     recheck_case(db, actor, "case.report", result.case, source_address=principal.source_address, audit=defer_audit)
@@ -451,7 +459,14 @@ def rule_reasonableness(case_id: int, body: ReasonablenessCommand, db: WriteSess
     """诉求合理性认定."""
     case = _acting(db, principal, case_id, Action.rule_reasonableness)
     case_service.rule_reasonableness(
-        db=db, case=case, ctx=_ctx(principal), ruling=body.ruling, note=body.note, expected_version=body.version
+        db=db,
+        case=case,
+        ctx=_ctx(principal),
+        ruling=body.ruling,
+        note=body.note,
+        reason_code=body.reason_code,
+        reply=body.reply,
+        expected_version=body.version,
     )
     return _done(db, case, principal, Action.rule_reasonableness)
 
@@ -468,22 +483,96 @@ def add_note(case_id: int, body: NoteRequired, db: WriteSession, principal: Writ
 def upload_media(
     request: Request, db: WriteSession, principal: Writer, file: Annotated[UploadFile, File()]
 ) -> MediaRead:
-    """Uploads a photo (JPEG/PNG/WebP) or PDF; returns its sha256 to reference in reports and results."""
+    """Uploads a photo (JPEG/PNG/WebP) or PDF; returns its sha256 to reference in reports and results.
+
+    Photos are decoded before they are kept (a corrupt or disguised file gets 422 `bad_image`); the answer
+    carries what the photo's EXIF says: shown size, when it was taken, and its WGS84 GPS position.
+    """
     # Reporters attach photos, handlers and verifiers evidence: any of these permissions may upload.
     if not any(can(principal.actor, p) for p in _UPLOAD_PERMISSIONS):
         require(principal.actor, "case.report", audit=defer_audit, source_address=principal.source_address)
     settings = request.app.state.settings
-    data = file.file.read(settings.max_upload_bytes + 1)
-    stored = media.store(data, media_dir=settings.media_dir, max_bytes=settings.max_upload_bytes)
+    limit = settings.max_upload_bytes
+    if file.size is not None and file.size > limit:
+        raise media.TooLarge(f"file of {file.size} bytes exceeds the limit of {limit} bytes", limit=limit)
+    data = media.read_upload(file.file, max_bytes=limit)
+    stored = media.store(data, media_dir=settings.media_dir, max_bytes=limit, tz=settings.tz)
     found = case_service.register_media(db=db, stored=stored, filename=file.filename, ctx=_ctx(principal))
-    return MediaRead(sha256=found.sha256, content_type=found.content_type, size=found.size)
+    return MediaRead(
+        sha256=found.sha256,
+        content_type=found.content_type,
+        size=found.size,
+        width=found.width,
+        height=found.height,
+        taken_at=found.taken_at,
+        gps_lng=found.gps_lng,
+        gps_lat=found.gps_lat,
+    )
 
 
-@router.get("/media/{sha256}", response_class=FileResponse)
-def get_media(sha256: str, request: Request, db: DbSession, principal: Reader) -> FileResponse:
-    """Returns an uploaded file by its sha256 to a caller whose role may view cases."""
+# Originals keep the camera's EXIF (where the reporter stood, the phone model): evidence for those who register
+# and verify cases; everyone else sees the public copy, which has none.
+_ORIGINAL_PERMISSIONS = ("case.verify", "case.register")
+
+
+def _may_see_media(db: Session, principal: Principal, found: MediaFile) -> bool:
+    """A file is seen by whoever uploaded it and by those who may see a case it is attached to (else: 404)."""
+    if found.uploaded_by is not None and found.uploaded_by == principal.actor.user_id:
+        return True
+    attached = select(Case.id).join(CaseAttachment, CaseAttachment.case_id == Case.id)
+    attached = attached.where(CaseAttachment.sha256 == found.sha256).limit(1)
+    return db.scalar(restrict(attached, principal.actor, "case.view")) is not None
+
+
+@router.get(
+    "/media/{sha256}",
+    response_class=FileResponse,
+    responses={304: {"description": "Not modified (If-None-Match)"}, 403: {"description": "Original refused"}},
+)
+def get_media(
+    sha256: str,
+    request: Request,
+    db: DbSession,
+    principal: Reader,
+    variant: Annotated[
+        media.Variant,
+        Query(description="public: no EXIF, orientation applied; thumb: ≤320 px; original: dispatchers/grid workers"),
+    ] = media.Variant.public,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Returns an uploaded file by its sha256: the public copy of a photo unless another variant is asked."""
     require(principal.actor, "case.view", audit=defer_audit, source_address=principal.source_address)
-    found = db.get(MediaFile, sha256)
-    if found is None:
+    if variant is media.Variant.original and not any(can(principal.actor, p) for p in _ORIGINAL_PERMISSIONS):
+        record = AuditRecord.of(
+            principal.actor,
+            "case.verify",
+            outcome=AuditOutcome.denied,
+            target_type="media",
+            target_id=sha256[:64],
+            source_address=principal.source_address,
+            detail={"reason": "original photo (with EXIF) asked by a role without case.verify or case.register"},
+        )
+        raise PermissionDenied(
+            f"role '{principal.actor.role}' may not fetch original photos (they carry the camera's EXIF, its GPS "
+            "position included); ask for the public copy",
+            audit_record=record,
+            action="case.verify",
+            role=str(principal.actor.role),
+        )
+    found = db.get(MediaFile, sha256) if media.is_sha256(sha256) else None
+    if found is None or not _may_see_media(db, principal, found):
         raise NotFoundError(f"media {sha256} not found")
-    return FileResponse(media.path_for(request.app.state.settings.media_dir, sha256), media_type=found.content_type)
+    media_dir = request.app.state.settings.media_dir
+    if variant is not media.Variant.original and found.content_type not in media.IMAGE_FORMATS:
+        if variant is media.Variant.thumb:
+            raise NotFoundError(f"media {sha256} is a {found.content_type} file and has no thumbnail")
+        variant = media.Variant.original  # a PDF has no derived copy: it is its own public copy
+    elif variant is not media.Variant.original:
+        media.ensure_derived(media_dir, sha256)
+    path = media.variant_path(media_dir, sha256, variant)
+    if not path.exists():
+        raise NotFoundError(f"media {sha256}: the stored file is missing")
+    etag = sha256 if variant is media.Variant.public else f"{sha256}-{variant.value}"
+    return media.file_response(
+        path, etag=etag, cache_control=f"private, max-age={media.CACHE_SECONDS}", if_none_match=if_none_match
+    )

@@ -85,6 +85,13 @@ class Reasonableness(StrEnum):
     unreasonable = "unreasonable"
 
 
+class CaseFlag(StrEnum):
+    """Something about a case a dispatcher should look at before trusting it."""
+
+    photo_far_from_location = "photo_far_from_location"  # a photo's EXIF GPS is far from the reported point
+    photo_without_gps = "photo_without_gps"  # a grid worker's photo carries no GPS (informational)
+
+
 class AttachmentKind(StrEnum):
     """What a photo or file documents."""
 

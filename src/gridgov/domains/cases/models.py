@@ -51,6 +51,7 @@ class Case(Base):
         Index("ix_case_stage_centre", "stage", "centre_area_id"),
         Index("ix_case_open_matter_geo", "matter_type_id", "is_open", "lat", "lng"),
         Index("ix_case_next_check", "next_check_at"),
+        Index("ix_case_channel_updated", "channel", "updated_at", "id"),  # integrations polling for changes
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +99,8 @@ class Case(Base):
     classification: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="RESTRICT"), index=True)
     result: Mapped[str | None] = mapped_column(Text)  # the handler's feedback (处置结果)
+    # Things a dispatcher should look at ("photo_far_from_location" ...); see cases.enums.CaseFlag.
+    flags: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
 
     register_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     dispatch_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -198,6 +201,12 @@ class MediaFile(Base):
     filename: Mapped[str | None] = mapped_column(String(200))
     uploaded_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Read from a photo when it is stored: its pixel size, and where and when the camera says it was taken.
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    gps_lng: Mapped[float | None] = mapped_column(Float)  # WGS84, from EXIF
+    gps_lat: Mapped[float | None] = mapped_column(Float)
 
 
 class CaseAttachment(Base):

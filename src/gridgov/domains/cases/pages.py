@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from gridgov.config import Settings
 from gridgov.core import media
-from gridgov.core.auth import AfterRequest, after_request
+from gridgov.core.auth import After, AfterRequest
 from gridgov.core.db import DbSession, WriteSession
 from gridgov.core.errors import Invalid, NotFoundError
 from gridgov.core.pages import PageUser, attempt, is_htmx
@@ -36,15 +36,17 @@ from gridgov.core.permissions import (
 from gridgov.core.templating import LOCAL_TZ, N_, render
 from gridgov.domains.areas.models import Area
 from gridgov.domains.auth.schemas import Principal
-from gridgov.domains.cases import machine
+from gridgov.domains.cases import machine, media_public
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import Action, CaseStage, Channel, Reasonableness, Satisfaction
 from gridgov.domains.cases.models import Case
+from gridgov.domains.cases.public import UNREASONABLE_REASONS
 from gridgov.domains.cases.service import REJECT_REASONS, RETURN_REASONS, CaseFilter, Context
 from gridgov.domains.catalog.models import MatterType, Unit
 
 router = APIRouter(include_in_schema=False)
-After = Annotated[AfterRequest, Depends(after_request)]
+# The public copies of citizens' photos (no login) are served by their own router, mounted with the pages.
+router.include_router(media_public.router)
 S = CaseStage
 INBOX_LIMIT = 20
 QUEUE_STAGES = [S.reported, S.verifying, S.registered, S.returned]
@@ -255,6 +257,7 @@ def _detail_context(db: Session, principal: Principal, case: Case) -> dict[str, 
         "return_reasons": RETURN_REASONS,
         "satisfactions": list(Satisfaction),
         "rulings": list(Reasonableness),
+        "unreasonable_reasons": {code: label for code, (label, _reply) in UNREASONABLE_REASONS.items()},
         "pending": _pending_view(case),
         "clock_unit_label": CLOCK_UNIT_LABELS.get(str(case.clock_unit), N_("hours")),
         "errors": {},
@@ -351,18 +354,15 @@ def _required(form: FormData, name: str) -> str:
     return value
 
 
-def _photos(db: Session, principal: Principal, form: FormData, settings: Settings | None) -> list[str]:
-    """Stores the form's after-photos (field `photo`) like POST /api/v1/media; returns their sha256."""
+def store_photos(*, db: Session, ctx: Context, uploads: list[Any], settings: Settings | None) -> list[str]:
+    """Stores a form's uploaded photos like POST /api/v1/media (checked, by content hash); returns their sha256."""
     found = []
-    for upload in form.getlist("photo"):
+    for upload in uploads:
         if not isinstance(upload, UploadFile) or not upload.filename or settings is None:
             continue
-        data = upload.file.read(settings.max_upload_bytes + 1)
-        stored = media.store(data, media_dir=settings.media_dir, max_bytes=settings.max_upload_bytes)
-        saved = case_service.register_media(
-            db=db, stored=stored, filename=upload.filename, ctx=Context.of(principal.actor)
-        )
-        found.append(saved.sha256)
+        data = media.read_upload(upload.file, max_bytes=settings.max_upload_bytes)
+        stored = media.store(data, media_dir=settings.media_dir, max_bytes=settings.max_upload_bytes, tz=settings.tz)
+        found.append(case_service.register_media(db=db, stored=stored, filename=upload.filename, ctx=ctx).sha256)
     return found
 
 
@@ -395,7 +395,7 @@ def run_action(
         case Action.start:
             case_service.start(**common)
         case Action.finish:
-            evidence = _photos(db, principal, form, settings)
+            evidence = store_photos(db=db, ctx=ctx, uploads=form.getlist("photo"), settings=settings)
             case_service.finish(**common, result=_required(form, "result"), evidence=evidence)
         case Action.verify:
             case_service.verify(**common, ok=True, note=note)
@@ -423,7 +423,13 @@ def run_action(
             case_service.reopen(**common, note=_required(form, "note"))
         case Action.rule_reasonableness:
             ruling = Reasonableness(_required(form, "ruling"))
-            case_service.rule_reasonableness(**common, ruling=ruling, note=_required(form, "note"))
+            case_service.rule_reasonableness(
+                **common,
+                ruling=ruling,
+                note=_required(form, "note"),
+                reason_code=str(form.get("reason_code") or "") or None,
+                reply=str(form.get("reply") or "") or None,
+            )
         case Action.note:
             case_service.add_note(db=db, case=case, ctx=ctx, note=_required(form, "note"))
         case _:

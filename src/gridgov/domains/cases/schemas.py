@@ -95,6 +95,7 @@ class CaseRead(CaseReadMinimal):
     co_unit_ids: list[int]
     parent_id: int | None
     result: str | None
+    flags: list[str] = []
     reporter_role: Role | None
     has_contact: bool = False
     is_extended: bool
@@ -207,7 +208,9 @@ class RateCommand(Command):
 
 class ReasonablenessCommand(Command):
     ruling: Reasonableness
-    note: str = Field(min_length=1, max_length=2000)
+    note: str = Field(min_length=1, max_length=2000, description="the ruling's grounds (internal)")
+    reason_code: str | None = Field(None, description="required for an unreasonable ruling (see the docs)")
+    reply: str | None = Field(None, max_length=2000, description="reply to the reporter; default: the template")
 
 
 class MediaRead(BaseModel):
@@ -216,3 +219,8 @@ class MediaRead(BaseModel):
     sha256: str
     content_type: str
     size: int
+    width: int | None = Field(None, description="photo width in pixels, as shown (EXIF orientation applied)")
+    height: int | None = Field(None, description="photo height in pixels, as shown")
+    taken_at: AwareDatetime | None = Field(None, description="when the camera says the photo was taken (EXIF)")
+    gps_lng: float | None = Field(None, description="WGS84 longitude from the photo's EXIF GPS")
+    gps_lat: float | None = Field(None, description="WGS84 latitude from the photo's EXIF GPS")

@@ -34,6 +34,7 @@ from gridgov.domains.cases.enums import (
     Satisfaction,
 )
 from gridgov.domains.cases.models import Case, CaseAttachment, CaseEvent, CaseSequence, MediaFile
+from gridgov.domains.cases.public import UNREASONABLE_REASONS
 from gridgov.domains.catalog.enums import Stage
 from gridgov.domains.catalog.models import MatterType, Unit
 from gridgov.domains.dispatch import service as dispatch_service
@@ -428,14 +429,21 @@ def confirm(
         note=note,
         clock=Stage.dispatch,
     )
-    auto_dispatch(db=db, case=case, ctx=ctx)
+    if dispatch:
+        auto_dispatch(db=db, case=case, ctx=ctx)
     return event
 
 
 def register(
-    *, db: Session, case: Case, ctx: Context, note: str | None = None, expected_version: int | None = None
+    *,
+    db: Session,
+    case: Case,
+    ctx: Context,
+    note: str | None = None,
+    expected_version: int | None = None,
+    dispatch: bool = True,
 ) -> CaseEvent:
-    """立案: the centre accepts the case; it is auto-dispatched when unambiguous."""
+    """立案: the centre accepts the case; it is auto-dispatched when unambiguous (unless `dispatch` is False)."""
     event = _act(
         db=db,
         case=case,
@@ -445,7 +453,8 @@ def register(
         note=note,
         clock=Stage.dispatch,
     )
-    auto_dispatch(db=db, case=case, ctx=ctx)
+    if dispatch:
+        auto_dispatch(db=db, case=case, ctx=ctx)
     return event
 
 
@@ -638,7 +647,7 @@ def attach(*, db: Session, case: Case, sha256s: list[str], kind: AttachmentKind,
 
 
 def register_media(*, db: Session, stored: StoredFile, filename: str | None, ctx: Context) -> MediaFile:
-    """Records an uploaded file (stored by `gridgov.core.media.store`) once; returns its row."""
+    """Records an uploaded file (stored by `gridgov.core.media.store`) once, with its photo EXIF; returns its row."""
     found = db.get(MediaFile, stored.sha256)
     if found is None:
         found = MediaFile(
@@ -650,8 +659,42 @@ def register_media(*, db: Session, stored: StoredFile, filename: str | None, ctx
             created_at=ctx.now,
         )
         db.add(found)
-        db.flush()
+    # A row recorded before photos were read (or the same bytes sent again) gets the metadata it lacks.
+    for name in ("width", "height", "taken_at", "gps_lng", "gps_lat"):
+        if getattr(found, name) is None and getattr(stored, name) is not None:
+            setattr(found, name, getattr(stored, name))
+    db.flush()
     return found
+
+
+def photo_flags(
+    *, db: Session, sha256s: list[str], lng: float, lat: float, max_distance_m: float | None = None
+) -> list[dict[str, Any]]:
+    """Returns the photos whose EXIF GPS lies farther than the allowed distance from the reported WGS84 point.
+
+    Each entry is {sha256, distance_m} (geodesic metres, one decimal); photos without GPS are not judged.
+    The limit is `photo_gps_max_distance_m` unless `max_distance_m` is given.
+    """
+    if not sha256s:
+        return []
+    limit = get_settings().photo_gps_max_distance_m if max_distance_m is None else max_distance_m
+    rows = {
+        m.sha256: m
+        for m in db.scalars(
+            select(MediaFile).where(
+                MediaFile.sha256.in_(sha256s), MediaFile.gps_lng.is_not(None), MediaFile.gps_lat.is_not(None)
+            )
+        )
+    }
+    far = []
+    for sha in dict.fromkeys(sha256s):
+        photo = rows.get(sha)
+        if photo is None or photo.gps_lng is None or photo.gps_lat is None:
+            continue
+        distance = distance_m(photo.gps_lng, photo.gps_lat, lng, lat)
+        if distance > limit:
+            far.append({"sha256": sha, "distance_m": round(distance, 1)})
+    return far
 
 
 def require_evidence(matter_type: MatterType, sha256s: list[str]) -> None:
@@ -983,6 +1026,8 @@ def reopen(*, db: Session, case: Case, ctx: Context, note: str, expected_version
         raise Conflict(f"case {case.number} has no handling unit to reopen to", code="no_unit")
     case.rework_count += 1
     case.closed_at = None
+    # The reporter rates the new result once it closes again; the earlier rating stays in the log.
+    case.satisfaction = case.rated_at = None
     return _act(
         db=db,
         case=case,
@@ -995,10 +1040,32 @@ def reopen(*, db: Session, case: Case, ctx: Context, note: str, expected_version
 
 
 def rule_reasonableness(
-    *, db: Session, case: Case, ctx: Context, ruling: Reasonableness, note: str, expected_version: int | None = None
+    *,
+    db: Session,
+    case: Case,
+    ctx: Context,
+    ruling: Reasonableness,
+    note: str,
+    reason_code: str | None = None,
+    reply: str | None = None,
+    expected_version: int | None = None,
 ) -> CaseEvent:
-    """诉求合理性认定: unreasonable requests are excluded from area scores but kept."""
+    """诉求合理性认定: unreasonable requests are excluded from area scores but kept, with a reason and a reply.
+
+    The reply is what the reporter reads (status page, Open311, the hotline's pull); without one, the reason's
+    template reply is used.
+    """
     _begin(case, Action.rule_reasonableness, ctx, expected_version)
+    data: dict[str, Any] = {"ruling": str(ruling)}
+    if ruling == Reasonableness.unreasonable:
+        if reason_code not in UNREASONABLE_REASONS:
+            raise Invalid(
+                f"an unreasonable ruling needs a reason: one of {', '.join(UNREASONABLE_REASONS)}",
+                code="unknown_reason",
+                field="reason_code",
+                allowed=list(UNREASONABLE_REASONS),
+            )
+        data |= {"reason": reason_code, "reply": (reply or "").strip() or UNREASONABLE_REASONS[reason_code][1]}
     case.reasonableness = ruling
     return _act(
         db=db,
@@ -1006,8 +1073,9 @@ def rule_reasonableness(
         action=Action.rule_reasonableness,
         ctx=ctx,
         expected_version=expected_version,
+        reason_code=reason_code if ruling == Reasonableness.unreasonable else None,
         note=_require_note(note, "a reasonableness ruling"),
-        data={"ruling": str(ruling)},
+        data=data,
     )
 
 

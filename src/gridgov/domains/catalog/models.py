@@ -146,3 +146,18 @@ class PowerItem(TimestampMixin, Base):
 
     unit: Mapped[Unit] = relationship()
     matter_types: Mapped[list[MatterType]] = relationship(secondary=power_item_matter)
+
+
+class CategoryMapping(Base):
+    """A crosswalk row: an external system's category (a 12345 hotline 诉求分类 ...) → one of our matter types."""
+
+    __tablename__ = "category_mapping"
+    __table_args__ = (UniqueConstraint("source", "external_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # "12345", "szcg" ...
+    external_code: Mapped[str] = mapped_column(String(64))
+    external_name: Mapped[str | None] = mapped_column(String(200))
+    matter_type_id: Mapped[int] = mapped_column(ForeignKey("matter_type.id", ondelete="CASCADE"), index=True)
+
+    matter_type: Mapped[MatterType] = relationship()

@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridgov.core.errors import Conflict, Forbidden, Invalid
-from gridgov.core.geo import point_to_wgs84
+from gridgov.core.geo import distance_m, point_to_wgs84
 from gridgov.core.models import fill_defaults
 from gridgov.domains.areas import locate as locate_service
+from gridgov.domains.areas.locate import Located
+from gridgov.domains.areas.models import Area
 from gridgov.domains.auth.enums import Role
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases import sla
-from gridgov.domains.cases.enums import Action, AttachmentKind, CaseStage, Channel
+from gridgov.domains.cases.enums import Action, AttachmentKind, CaseFlag, CaseStage, Channel
 from gridgov.domains.cases.models import Case, CaseContact
 from gridgov.domains.cases.service import Context
-from gridgov.domains.catalog.enums import Stage
+from gridgov.domains.catalog.enums import Stage, TimeUnit
 from gridgov.domains.catalog.models import MatterType, Unit
 from gridgov.domains.intake.schemas import CaseSubmit, DuplicateSuggestion
 
@@ -44,6 +47,7 @@ CHANNEL_ROLES: dict[Channel, frozenset[Role]] = {
     Channel.iot: frozenset({Role.system}),
     Channel.video: frozenset({Role.system}),
     Channel.discovered: frozenset({Role.system, Role.district_dispatcher}),
+    Channel.hotline: frozenset({Role.system, Role.district_dispatcher, Role.street_dispatcher}),
 }
 
 
@@ -56,7 +60,11 @@ class IntakeResult:
     duplicates: list[DuplicateSuggestion] = field(default_factory=list)
 
 
-def _existing(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: str | None) -> Case | None:
+def find_existing(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: str | None) -> Case | None:
+    """Returns the case an earlier submission of this report made (same key, or same channel and external id).
+
+    The same key with a different report, or from another reporter, is refused (409 idempotency_key_reused).
+    """
     if idempotency_key:
         found = db.scalars(select(Case).where(Case.idempotency_key == idempotency_key)).first()
         if found is not None:
@@ -67,6 +75,12 @@ def _existing(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key:
                     "this Idempotency-Key was already used by another reporter; send a new key",
                     code="idempotency_key_reused",
                 )
+            if not _same_report(found, report):
+                raise Conflict(
+                    "this Idempotency-Key was already used for a different report; a retry must resend the same "
+                    "report, a new report needs a new key",
+                    code="idempotency_key_reused",
+                )
             return found
     if report.external_id:
         return db.scalars(
@@ -75,9 +89,24 @@ def _existing(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key:
     return None
 
 
+def _same_report(found: Case, report: CaseSubmit) -> bool:
+    """Tells whether `report` is a retry of the report that made `found` (same matter, text and place)."""
+    if (found.channel, found.matter_type.code, found.title, found.description) != (
+        report.channel,
+        report.matter_type,
+        report.title,
+        report.description,
+    ):
+        return False
+    if report.lng is None or report.lat is None:
+        return True
+    lng, lat = point_to_wgs84(report.lng, report.lat, report.crs)
+    return distance_m(lng, lat, found.lng, found.lat) < 1.0
+
+
 def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: str | None = None) -> IntakeResult:
     """Turns a report into a case, or returns the case an earlier submission with the same key made."""
-    if (found := _existing(db=db, report=report, ctx=ctx, idempotency_key=idempotency_key)) is not None:
+    if (found := find_existing(db=db, report=report, ctx=ctx, idempotency_key=idempotency_key)) is not None:
         return IntakeResult(case=found, created=False)
     allowed_roles = CHANNEL_ROLES.get(report.channel)
     if allowed_roles is not None and ctx.actor.role not in allowed_roles:
@@ -98,17 +127,8 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
                 f"unknown component owner unit {report.component_owner!r}", code="unknown_unit", field="component_owner"
             )
 
-    lng, lat = point_to_wgs84(report.lng, report.lat, report.crs)
-    located = locate_service.get_index(db=db).locate(lng, lat)
-    if located.status != "inside" or located.grid is None:
-        nearest = located.nearest
-        where = f"; nearest grid {nearest.name} ({nearest.code}) is {located.distance_m:.0f} m away" if nearest else ""
-        raise Invalid(
-            f"location ({report.lng}, {report.lat}) is outside the district's grids{where}",
-            code="outside_district",
-            field="lng/lat",
-        )
-
+    lng, lat, located = _locate(db=db, report=report)
+    assigned_unit = _assigned_unit(db=db, report=report)
     duplicates = [
         DuplicateSuggestion(
             case_id=c.id, number=c.number, title=c.title, distance_m=round(d, 1), reported_at=c.reported_at.isoformat()
@@ -160,21 +180,24 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
         # A public report waits for on-site verification (核实) by a grid worker; the register clock runs.
         sla.start_clock(db=db, case=case, stage=Stage.register, at=ctx.now, calendar=ctx.calendar)
         case_service.plan_dispatch(db=db, case=case)
+    report_data: dict[str, Any] = {"channel": str(report.channel), "crs": str(report.crs)}
+    # NOTE: a photo taken far from where the problem is said to be is flagged for the dispatcher, not refused:
+    # the reporter may have photographed it from across the road, or uploaded an older photo by mistake.
+    if far := case_service.photo_flags(db=db, sha256s=report.attachments, lng=lng, lat=lat):
+        case.flags = [CaseFlag.photo_far_from_location]
+        report_data["photos_far_from_location"] = far
     case_service.record(
-        db=db,
-        case=case,
-        action=Action.report,
-        ctx=ctx,
-        from_stage=None,
-        to_stage=case.stage,
-        data={"channel": str(report.channel), "crs": str(report.crs)},
+        db=db, case=case, action=Action.report, ctx=ctx, from_stage=None, to_stage=case.stage, data=report_data
     )
     case_service.attach(db=db, case=case, sha256s=report.attachments, kind=AttachmentKind.report, ctx=ctx)
     if report.self_handled:
         _self_handle(db=db, case=case, report=report, ctx=ctx)
     elif case.stage == CaseStage.reported:
         system = Context(actor=case_service.SYSTEM_ACTOR, now=ctx.now, calendar=ctx.calendar)
-        case_service.register(db=db, case=case, ctx=system, note=f"registered on intake ({report.channel})")
+        note = f"registered on intake ({report.channel})"
+        case_service.register(db=db, case=case, ctx=system, note=note, dispatch=assigned_unit is None)
+    if report.channel == Channel.assignment:
+        _assign(db=db, case=case, unit=assigned_unit, report=report, ctx=ctx)
     try:
         # NOTE: the number is drawn inside the savepoint, so a lost idempotency race gives it back (no gap).
         with db.begin_nested():
@@ -186,13 +209,71 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
     except IntegrityError:
         # NOTE: a concurrent retry with the same key (or external id) won the race: return its case. (The
         # savepoint's rollback has already taken our unsaved case out of the session.)
-        if (found := _existing(db=db, report=report, ctx=ctx, idempotency_key=idempotency_key)) is not None:
+        if (found := find_existing(db=db, report=report, ctx=ctx, idempotency_key=idempotency_key)) is not None:
             return IntakeResult(case=found, created=False)
         raise
     return IntakeResult(case=case, created=True, duplicates=duplicates)
 
 
 TRACKED_CHANNELS = frozenset({Channel.snapshot, Channel.open311, Channel.hotline})
+
+
+def _locate(*, db: Session, report: CaseSubmit) -> tuple[float, float, Located]:
+    """Returns the report's WGS84 point and its grid: from its coordinates, or from the area it names."""
+    index = locate_service.get_index(db=db)
+    if report.lng is not None and report.lat is not None:
+        lng, lat = point_to_wgs84(report.lng, report.lat, report.crs)
+        where = f"location ({report.lng}, {report.lat})"
+    else:
+        area = db.scalars(select(Area).where(Area.code == report.area_code)).first()
+        if area is None:
+            raise Invalid(f"unknown area code {report.area_code!r}", code="unknown_area", field="area_code")
+        point = locate_service.point_in_area(db=db, area_id=area.id)
+        if point is None:
+            raise Invalid(
+                f"area {area.name} ({area.code}) has no grid to place the case in; give coordinates",
+                code="area_without_grid",
+                field="area_code",
+            )
+        lng, lat = point
+        where = f"area {area.code} {area.name}"
+    located = index.locate(lng, lat)
+    if located.status != "inside" or located.grid is None:
+        nearest = located.nearest
+        near = f"; nearest grid {nearest.name} ({nearest.code}) is {located.distance_m:.0f} m away" if nearest else ""
+        raise Invalid(f"{where} is outside the district's grids{near}", code="outside_district", field="lng/lat")
+    return lng, lat, located
+
+
+def _assigned_unit(*, db: Session, report: CaseSubmit) -> Unit | None:
+    if report.due_at is not None and not report.assigned_unit:
+        raise Invalid("a deadline (due_at) needs the unit it applies to (assigned_unit)", code="unit_required")
+    if not report.assigned_unit:
+        return None
+    unit = db.scalars(select(Unit).where(Unit.code == report.assigned_unit, Unit.is_active)).first()
+    if unit is None:
+        raise Invalid(f"unknown unit {report.assigned_unit!r}", code="unknown_unit", field="assigned_unit")
+    return unit
+
+
+def _assign(*, db: Session, case: Case, unit: Unit | None, report: CaseSubmit, ctx: Context) -> None:
+    """领导交办: dispatched to the leader's unit (or by the catalogue) and supervised from the start."""
+    if unit is not None:
+        system = Context(actor=case_service.SYSTEM_ACTOR, now=ctx.now, calendar=ctx.calendar)
+        case_service.dispatch(
+            db=db, case=case, unit=unit, co_units=[], ctx=system, note="领导交办 (assigned by a leader)"
+        )
+        if report.due_at is not None:
+            # NOTE: the leader's deadline is an instant, not an amount of working time: counted in natural hours,
+            # a deadline on a weekend stays on the weekend instead of moving to Friday's closing time.
+            case.clock_unit = TimeUnit.natural_hours
+    case_service.supervise(
+        db=db,
+        case=case,
+        ctx=ctx,
+        note="领导交办，全程督办 (assigned by a leader: supervised)",
+        new_deadline=report.due_at,
+    )
 
 
 def _self_handle(*, db: Session, case: Case, report: CaseSubmit, ctx: Context) -> None:
