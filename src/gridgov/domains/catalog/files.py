@@ -24,6 +24,7 @@ from gridgov.core.errors import InputError, Issue
 from gridgov.domains.catalog.schemas import (
     SECTIONS,
     CatalogDocument,
+    CrosswalkIn,
     FileModel,
     GridAccessIn,
     MatterTypeIn,
@@ -43,8 +44,10 @@ SHEET_MODELS: dict[str, type[FileModel]] = {
     "responsibilities": ResponsibilityIn,
     "grid_access": GridAccessIn,
     "powers": PowerIn,
+    "crosswalks": CrosswalkIn,
 }
-"""The XLSX sheets in the order they are written; `time_limits` holds one row per matter × urgency × stage."""
+"""The XLSX sheets in the order they are written; `time_limits` holds one row per matter × urgency × stage.
+`crosswalks` is written only when the catalogue has crosswalk rows."""
 
 SHEET_ALIASES = {
     "单位": "units",
@@ -57,6 +60,9 @@ SHEET_ALIASES = {
     "准入清单": "grid_access",
     "网格事项准入清单": "grid_access",
     "权责清单": "powers",
+    "对照表": "crosswalks",
+    "分类对照表": "crosswalks",
+    "12345对照表": "crosswalks",
 }
 
 # Chinese column headers a district is likely to type, per sheet (English field names always work).
@@ -154,6 +160,18 @@ HEADER_ALIASES: dict[str, dict[str, str]] = {
         "关联事项": "matters",
         "事项": "matters",
     },
+    "crosswalks": {
+        "来源": "source",
+        "来源系统": "source",
+        "外部编码": "external_code",
+        "分类编码": "external_code",
+        "诉求分类编码": "external_code",
+        "外部名称": "external_name",
+        "分类名称": "external_name",
+        "诉求分类": "external_name",
+        "事项": "matter_type",
+        "事项编码": "matter_type",
+    },
 }
 
 
@@ -163,6 +181,8 @@ def describe_item(source: str, section: str, index: int, item: Any) -> str:
     get = item.get if isinstance(item, dict) else lambda key: getattr(item, key, None)
     if get("code"):
         return f"{where} (code {get('code')})"
+    if get("external_code"):
+        return f"{where} (source {get('source') or '12345'}, code {get('external_code')})"
     if get("matter"):
         scope = f"area {get('area')}" if get("area") else "everywhere"
         return f"{where} (matter {get('matter')}, {scope})"
@@ -506,6 +526,8 @@ def _write_xlsx(document: CatalogDocument, path: Path) -> None:
     workbook.remove(workbook.active)
     bold = Font(bold=True)
     for sheet in SHEET_MODELS:
+        if sheet == "crosswalks" and not rows[sheet]:
+            continue  # an optional sheet: a catalogue without crosswalks keeps the classic layout
         ws = workbook.create_sheet(sheet)
         columns = _columns(sheet)
         ws.append(columns)

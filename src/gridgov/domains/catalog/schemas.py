@@ -103,7 +103,7 @@ MatterKindIn = Annotated[MatterKind, _enum_alias(MatterKind, MATTER_KIND_LABELS_
 UrgencyIn = Annotated[Urgency, _enum_alias(Urgency, URGENCY_LABELS_ZH)]
 StageIn = Annotated[Stage, _enum_alias(Stage, STAGE_LABELS_ZH)]
 
-SECTIONS: tuple[str, ...] = ("units", "matter_types", "responsibilities", "grid_access", "powers")
+SECTIONS: tuple[str, ...] = ("units", "matter_types", "responsibilities", "grid_access", "powers", "crosswalks")
 
 
 class FileModel(BaseModel):
@@ -198,6 +198,22 @@ class PowerIn(FileModel):
     matters: StrList = []
 
 
+CROSSWALK_SOURCE_12345 = "12345"
+
+
+class CrosswalkIn(FileModel):
+    """A crosswalk row (分类对照): an external system's category → one of our matter types.
+
+    The 12345 hotline sends its own 诉求分类 codes; this table says which matter type each one is, so a pushed
+    or imported work order is classified, dispatched and timed like any other case.
+    """
+
+    source: str = Field(CROSSWALK_SOURCE_12345, min_length=1, max_length=32, description="external system")
+    external_code: str = Field(min_length=1, max_length=64, description="the category code in that system")
+    external_name: str | None = Field(None, max_length=200, description="its name there (市容环境/占道经营)")
+    matter_type: str = Field(min_length=1, max_length=32, description="our matter type code")
+
+
 class CatalogDocument(FileModel):
     """A whole catalogue file. Every section is optional; an import upserts what the file contains."""
 
@@ -207,6 +223,7 @@ class CatalogDocument(FileModel):
     responsibilities: list[ResponsibilityIn] = []
     grid_access: list[GridAccessIn] = []
     powers: list[PowerIn] = []
+    crosswalks: list[CrosswalkIn] = []
 
     # Where each item came from ("catalog.xlsx sheet units row 5"), so later checks can name the row.
     _locations: dict[tuple[str, int], str] = PrivateAttr(default_factory=dict)
@@ -248,6 +265,7 @@ class CatalogReport(BaseModel):
     responsibilities: SectionCount = Field(default_factory=SectionCount)
     grid_access: SectionCount = Field(default_factory=SectionCount)
     powers: SectionCount = Field(default_factory=SectionCount)
+    crosswalks: SectionCount = Field(default_factory=SectionCount)
 
     def sections(self) -> dict[str, SectionCount]:
         """Returns the counts by section name, in file order."""

@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from gridgov.core.errors import InputError, NotFoundError
+from gridgov.core.errors import InputError, Issue, NotFoundError
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
 from gridgov.domains.catalog import checks, files
 from gridgov.domains.catalog.checks import ImportState
 from gridgov.domains.catalog.enums import MatterKind, Stage, TimeUnit, UnitKind, Urgency
 from gridgov.domains.catalog.models import (
+    CategoryMapping,
     GridAccessEntry,
     MatterType,
     PowerItem,
@@ -31,6 +32,7 @@ from gridgov.domains.catalog.models import (
 from gridgov.domains.catalog.schemas import (
     CatalogDocument,
     CatalogReport,
+    CrosswalkIn,
     GridAccessIn,
     MatterTypeIn,
     PowerIn,
@@ -224,27 +226,77 @@ def _write_powers(db: Session, items: list[PowerIn], state: ImportState, counts:
         _count(counts, False, changed)
 
 
+def _write_crosswalks(
+    db: Session, items: list[CrosswalkIn], state: ImportState, stored: dict[tuple[str, str], CategoryMapping]
+) -> SectionCount:
+    counts = SectionCount()
+    for item in items:
+        matter = state.matters[item.matter_type]
+        row = stored.get((item.source, item.external_code))
+        if row is None:
+            row = CategoryMapping(
+                source=item.source, external_code=item.external_code, external_name=item.external_name
+            )
+            row.matter_type = matter
+            stored[(item.source, item.external_code)] = row
+            db.add(row)
+            _count(counts, True, True)
+            continue
+        changed = _assign(row, {"external_name": item.external_name})
+        if row.matter_type_id != matter.id:
+            row.matter_type = matter
+            changed = True
+        _count(counts, False, changed)
+    return counts
+
+
+def _check_crosswalks(
+    db: Session, document: CatalogDocument, source: str, state: ImportState
+) -> dict[tuple[str, str], CategoryMapping]:
+    """Checks the crosswalk rows (known matter types, no key twice); returns the stored rows by key."""
+    known = set(state.matters) | {item.code for item in document.matter_types}
+    first: dict[tuple[str, str], str] = {}
+    for index, item in enumerate(document.crosswalks):
+        where = document.location("crosswalks", index) or files.describe_item(source, "crosswalks", index, item)
+        key = (item.source, item.external_code)
+        if key in first:
+            message = f"duplicate code {item.external_code!r} of source {item.source!r} (first at {first[key]})"
+            state.issues.append(Issue(where, message, "external_code"))
+        first.setdefault(key, where)
+        if item.matter_type not in known:
+            message = f"matter type {item.matter_type!r} is neither in the file nor in the database"
+            state.issues.append(Issue(where, message, "matter_type"))
+    if not document.crosswalks:
+        return {}
+    return {(row.source, row.external_code): row for row in db.scalars(select(CategoryMapping))}
+
+
 def validate_document(*, db: Session, document: CatalogDocument, source: str) -> None:
     """Checks `document` against itself and the database; raises InputError listing every problem."""
     _check(db, document, source)
 
 
-def _check(db: Session, document: CatalogDocument, source: str) -> ImportState:
+def _check(
+    db: Session, document: CatalogDocument, source: str
+) -> tuple[ImportState, dict[tuple[str, str], CategoryMapping]]:
     state = checks.load_state(db, document)
-    if checks.check(state, document, source):
+    checks.check(state, document, source)
+    crosswalks = _check_crosswalks(db, document, source, state)
+    if state.issues:
         raise InputError(state.issues, summary=f"{source}: catalogue rejected, nothing written")
-    return state
+    return state, crosswalks
 
 
 def import_document(*, db: Session, document: CatalogDocument, source: str) -> CatalogReport:
     """Checks `document` as a whole, then upserts it; raises InputError (writing nothing) on any problem."""
-    state = _check(db, document, source)
+    state, crosswalks = _check(db, document, source)
     report = CatalogReport(source=source)
     _write_units(db, document.units, state, report.units)
     _write_matter_types(db, document.matter_types, state, report)
     _write_responsibilities(db, document.responsibilities, state, report.responsibilities)
     _write_grid_access(db, document.grid_access, state, report.grid_access)
     _write_powers(db, document.powers, state, report.powers)
+    report.crosswalks = _write_crosswalks(db, document.crosswalks, state, crosswalks)
     db.flush()
     return report
 
@@ -274,6 +326,7 @@ def export_document(*, db: Session) -> CatalogDocument:
     powers = db.scalars(
         select(PowerItem).options(selectinload(PowerItem.unit), selectinload(PowerItem.matter_types))
     ).all()
+    crosswalks = list_crosswalks(db=db)
     return CatalogDocument(
         units=[
             UnitIn(
@@ -319,6 +372,15 @@ def export_document(*, db: Session) -> CatalogDocument:
                 matters=sorted(m.code for m in p.matter_types),
             )
             for p in sorted(powers, key=lambda p: p.code)
+        ],
+        crosswalks=[
+            CrosswalkIn(
+                source=c.source,
+                external_code=c.external_code,
+                external_name=c.external_name,
+                matter_type=c.matter_type.code,
+            )
+            for c in crosswalks
         ],
     )
 
@@ -532,4 +594,16 @@ def list_powers(*, db: Session, unit_id: int | None = None, matter_type_id: int 
         stmt = stmt.where(PowerItem.unit_id == unit_id)
     if matter_type_id is not None:
         stmt = stmt.where(PowerItem.matter_types.any(MatterType.id == matter_type_id))
+    return list(db.scalars(stmt))
+
+
+def list_crosswalks(*, db: Session, source: str | None = None) -> list[CategoryMapping]:
+    """Returns the crosswalk rows (of one external `source`, or all) by source and code, matter types loaded."""
+    stmt = (
+        select(CategoryMapping)
+        .options(selectinload(CategoryMapping.matter_type))
+        .order_by(CategoryMapping.source, CategoryMapping.external_code)
+    )
+    if source is not None:
+        stmt = stmt.where(CategoryMapping.source == source)
     return list(db.scalars(stmt))
