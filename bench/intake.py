@@ -47,8 +47,9 @@ from gridgov.domains.areas import locate
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
 from gridgov.domains.auth import service as auth_service
+from gridgov.domains.auth import terminals
 from gridgov.domains.auth.enums import Role
-from gridgov.domains.auth.schemas import Actor, UserCreate
+from gridgov.domains.auth.schemas import SYSTEM_ACTOR, Actor, UserCreate
 from gridgov.domains.cases import jobs
 from gridgov.domains.cases.models import Case, CaseEvent
 from gridgov.domains.cases.service import Context
@@ -307,7 +308,8 @@ def bench_http(database_url: str, district: District, n: int, tmp: Path) -> tupl
 
     def full_request(i: int) -> tuple[dict[str, Any], dict[str, str]]:
         report, spot = district.report(100_000 + i)
-        headers = {"Authorization": f"Bearer {tokens[spot.unit_code]}", "Idempotency-Key": f"http-{i}"}
+        token, device_id = tokens[spot.unit_code]
+        headers = {"Authorization": f"Bearer {token}", "X-Device-Id": device_id, "Idempotency-Key": f"http-{i}"}
         return report.model_dump(mode="json", exclude_none=True), headers
 
     def bare_request(i: int) -> tuple[dict[str, Any], dict[str, str]]:
@@ -321,8 +323,9 @@ def bench_http(database_url: str, district: District, n: int, tmp: Path) -> tupl
     return full, bare
 
 
-def grid_worker_tokens(database_url: str, unit_codes: set[str]) -> dict[str, str]:
-    """Creates one token-only grid worker per community unit (scoped to its community); returns unit → token."""
+def grid_worker_tokens(database_url: str, unit_codes: set[str]) -> dict[str, tuple[str, str]]:
+    """Creates one token-only grid worker per community unit (scoped to its community) with a bound phone
+    (device id `bench-phone-<n>`); returns unit → (token, device id)."""
     engine = create_db_engine(database_url)
     tokens = {}
     try:
@@ -333,7 +336,9 @@ def grid_worker_tokens(database_url: str, unit_codes: set[str]) -> dict[str, str
                     username=f"bench{n}", display_name="网格员", role=Role.grid_worker, unit=unit_code, scope=community
                 )
                 user = auth_service.create_user(db=db, data=data)
-                _, tokens[unit_code] = auth_service.create_token(db=db, user=user, name="bench", scopes=["cases:write"])
+                _, token = auth_service.create_token(db=db, user=user, name="bench", scopes=["cases:write"])
+                terminals.bind(db=db, actor=SYSTEM_ACTOR, user=user, device_id=f"bench-phone-{n}")
+                tokens[unit_code] = (token, f"bench-phone-{n}")
     finally:
         engine.dispose()
     return tokens

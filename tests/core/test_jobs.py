@@ -1,5 +1,7 @@
 import threading
 
+import pytest
+
 from gridgov.core.jobs import JOBS, Job, JobRunner
 
 
@@ -26,5 +28,22 @@ def test_runner_runs_every_job_until_stopped_and_survives_failures():
     assert len(calls) == count  # stopped
 
 
-def test_the_sla_sweep_is_registered():
-    assert [job.name for job in JOBS] == ["sla-sweep"]
+def test_the_sla_sweep_and_the_rate_counter_pruning_are_registered():
+    assert [job.name for job in JOBS] == ["sla-sweep", "prune-rate-counters"]
+
+
+def test_rate_counters_are_counted_refused_and_pruned(db):
+    import datetime as dt
+
+    from gridgov.core import ratelimit
+
+    now = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+    key = ratelimit.bucket_key("address", "203.0.113.9", secret="s")
+    assert "203.0.113.9" not in key  # a keyed hash, never the address itself
+    window = dt.timedelta(hours=1)
+    assert [ratelimit.hit(db=db, key=key, limit=2, window=window, now=now, what="reports") for _ in range(2)] == [1, 2]
+    with pytest.raises(ratelimit.RateLimited) as refused:
+        ratelimit.hit(db=db, key=key, limit=2, window=window, now=now + dt.timedelta(minutes=15), what="reports")
+    assert refused.value.status == 429 and refused.value.details["retry_after"] == 45 * 60
+    assert ratelimit.hit(db=db, key=key, limit=2, window=window, now=now + window, what="reports") == 1  # new window
+    assert ratelimit.prune(db=db, older_than=now + dt.timedelta(days=3)) == 1

@@ -114,12 +114,16 @@ def test_the_worker_confirms_a_citizen_report_on_site_from_the_task_list(app, co
     case = intake_service.submit(db=console.db, report=report, ctx=Context.of(public)).case
     assert case.stage == CaseStage.verifying
     login(client, "gridworker")
+    bind_this_phone(app, console, client)  # decisions, like reports, come from the bound phone
     tasks = client.get("/m/tasks")
     assert f"/m/tasks/{case.id}" in tasks.text
     page = client.get(f"/m/tasks/{case.id}")
     token = field(page.text, "csrf_token")
     missing = client.post(f"/m/tasks/{case.id}", data={"csrf_token": token})
     assert missing.status_code == 422 and "choose whether" in missing.text
+    elsewhere = client.post(f"/m/tasks/{console.case.id}", data={"csrf_token": token, "decision": "pass"})
+    assert elsewhere.status_code == 422 and console.case.title not in elsewhere.text  # not a task: nothing shown
+    assert client.get(f"/m/tasks/{console.case.id}").status_code == 404
     done = client.post(f"/m/tasks/{case.id}", data={"csrf_token": token, "decision": "true"}, follow_redirects=False)
     assert done.status_code == 303 and case.number in done.headers["location"]
     console.db.refresh(case)

@@ -31,7 +31,19 @@ def _sla_sweep(engine: Engine) -> object:
     return jobs.sweep(engine=engine)
 
 
-JOBS: tuple[Job, ...] = (Job("sla-sweep", 30.0, _sla_sweep),)
+def _prune_rate_counters(engine: Engine) -> object:
+    # NOTE: imported here, like the domains' jobs, so this module stays free of table definitions.
+    from gridgov.core import clock, ratelimit
+    from gridgov.core.db import transaction
+
+    with transaction(engine) as db:
+        return ratelimit.prune(db=db, older_than=clock.now() - ratelimit.KEEP)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("sla-sweep", 30.0, _sla_sweep),
+    Job("prune-rate-counters", 3600.0, _prune_rate_counters),
+)
 
 
 class JobRunner:

@@ -173,11 +173,14 @@ def read_upload(stream: BinaryIO, *, max_bytes: int, chunk_bytes: int = CHUNK_BY
     return b"".join(chunks)
 
 
-def store(data: bytes, *, media_dir: Path, max_bytes: int, tz: dt.tzinfo | None = None) -> StoredFile:
+def store(
+    data: bytes, *, media_dir: Path, max_bytes: int, tz: dt.tzinfo | None = None, photos_only: bool = False
+) -> StoredFile:
     """Checks and stores `data` (photos: with a public copy and a thumbnail); the same content is stored once.
 
-    `tz` is the zone a camera's local EXIF time is read in (default: the settings' timezone). Nothing is written
-    unless the whole file is acceptable; every file is written atomically and fsynced.
+    `tz` is the zone a camera's local EXIF time is read in (default: the settings' timezone); `photos_only`
+    refuses documents (public channels take photos only). Nothing is written unless the whole file is
+    acceptable; every file is written atomically and fsynced.
     """
     if len(data) > max_bytes:
         raise TooLarge(f"file of {len(data)} bytes exceeds the limit of {max_bytes} bytes", limit=max_bytes)
@@ -186,6 +189,8 @@ def store(data: bytes, *, media_dir: Path, max_bytes: int, tz: dt.tzinfo | None 
     content_type = sniff(data[:16])
     if content_type is None:
         raise Invalid("unsupported file type: send a JPEG, PNG or WebP photo, or a PDF", code="unsupported_type")
+    if photos_only and content_type not in IMAGE_FORMATS:
+        raise Invalid("not a photo: send a JPEG, PNG or WebP image", code="not_a_photo")
     sha256 = hashlib.sha256(data).hexdigest()
     target = path_for(media_dir, sha256)
     if content_type not in IMAGE_FORMATS:

@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from gridgov.core import security
 from gridgov.core.auth import (
@@ -183,3 +184,16 @@ class FormCsrf:
 
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,100}$")
+
+
+# Fields and files a console or phone form may carry: a few photos, never thousands of parts.
+MAX_FORM_FILES = 16
+MAX_FORM_FIELDS = 100
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+
+
+# A page's posted form (urlencoded or multipart), parsed with bounded parts.
+PageForm = Annotated[FormData, Depends(_form)]

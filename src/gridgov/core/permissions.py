@@ -107,7 +107,6 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "case.report": A,
         "case.handle": A,  # the service also requires the case to be with the user's unit
         "case.note": A,
-        "visit.log": A,
         "visit.view": A,
         "resident.view": A,
         "resident.unmask": A,

@@ -7,11 +7,15 @@ import hashlib
 import hmac
 
 from sqlalchemy import Integer, String, delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gridgov.core.db import Base
 from gridgov.core.errors import DomainError
 from gridgov.core.models import UTCDateTime
+
+# Counters whose window started longer ago than this are deleted by the hourly job (every window is shorter).
+KEEP = dt.timedelta(days=2)
 
 
 class RateCounter(Base):
@@ -41,9 +45,14 @@ def hit(*, db: Session, key: str, limit: int, window: dt.timedelta, now: dt.date
     """Counts one hit of `key`; raises RateLimited once more than `limit` hits fall in the current window."""
     row = db.get(RateCounter, key, with_for_update=True)
     if row is None:
-        db.add(RateCounter(key=key, window_start=now, hits=1))
-        db.flush()
-        return 1
+        try:
+            with db.begin_nested():
+                db.add(RateCounter(key=key, window_start=now, hits=1))
+            return 1
+        except IntegrityError:
+            # NOTE: a concurrent first hit of the same key inserted it first (a double tap): count on its row.
+            row = db.get(RateCounter, key, with_for_update=True, populate_existing=True)
+            assert row is not None
     if now - row.window_start >= window:
         row.window_start, row.hits = now, 0
     if row.hits >= limit:

@@ -55,7 +55,7 @@ case.contact     -      area       area   -         area       -       -       -
 audit.view       -      -          -      -         -          -       all     -     -       -
 user.manage      -      -          -      -         -          -       -       all   -       -
 terminal.manage  -      -          -      -         -          -       -       all   -       -
-visit.log        -      -          -      area      area       -       -       -     -       -
+visit.log        -      -          -      -         area       -       -       -     -       -
 visit.view       area   area       area   area      area       -       -       -     -       -
 catalog.manage   -      -          -      -         -          -       -       all   -       -
 area.manage      -      -          -      -         -          -       -       all   -       -

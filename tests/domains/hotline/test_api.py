@@ -51,11 +51,8 @@ def test_push_registers_and_dispatches_per_the_catalogue(api: TestClient, tokens
     assert (body["grid"], body["located_by"]) == ("410105001001001", "coordinates")
 
     case = _case(db, body["case_number"])
-    assert (case.channel, case.external_id, case.tracking_code is not None) == (
-        Channel.hotline,
-        "GD20261125000001",
-        True,
-    )
+    # The hotline follows its order by its own id: no public tracking code (its caller's case is not rated twice).
+    assert (case.channel, case.external_id, case.tracking_code) == (Channel.hotline, "GD20261125000001", None)
     assert case.handling_unit_id == world.unit(f"{STREET_W}-HWS").id
     assert case.urgency == "urgent" and case.title == "小区门口垃圾没人清运"
     contact = db.get(CaseContact, case.id)
@@ -229,6 +226,9 @@ def test_pull_of_an_unknown_order_is_404(api: TestClient, tokens: Tokens):
 def test_updates_are_polled_with_a_cursor(api: TestClient, tokens: Tokens, world: World, db: Session, now):
     for n in (1, 2, 3):
         assert api.post(PUSH, json=order(f"U{n}"), headers=tokens.hotline).status_code == 201
+    # Changes are held back for a minute, until any longer transaction that began before them has committed.
+    assert api.get("/api/v1/hotline/updates", headers=tokens.hotline).json()["items"] == []
+    now[0] = T0 + dt.timedelta(minutes=2)
     page = api.get("/api/v1/hotline/updates?limit=2", headers=tokens.hotline).json()
     assert [i["order_id"] for i in page["items"]] == ["U1", "U2"] and page["more"] is True
     page = api.get(f"/api/v1/hotline/updates?limit=2&cursor={page['next']}", headers=tokens.hotline).json()
@@ -241,6 +241,7 @@ def test_updates_are_polled_with_a_cursor(api: TestClient, tokens: Tokens, world
     case = db.scalars(select(Case).where(Case.external_id == "U2")).one()
     case_service.sign(db=db, case=case, ctx=Context.of(world.sanitation, now=T0 + dt.timedelta(minutes=10)))
     db.flush()
+    now[0] = T0 + dt.timedelta(minutes=12)
     page = api.get(f"/api/v1/hotline/updates?cursor={cursor}", headers=tokens.hotline).json()
     assert [(i["order_id"], i["stage"]) for i in page["items"]] == [("U2", "signed")]
 

@@ -59,3 +59,13 @@ def test_bad_visits_are_refused_and_write_nothing(api, db):
     assert db.scalar(select(HouseholdVisit.id)) is None and db.scalar(select(Case.id)) is None
     no_phone = {k: v for k, v in GRID_WORKER.items() if k != "X-Device-Id"}
     assert api.post("/api/v1/visits", json=visit(), headers=no_phone).status_code == 403
+
+
+def test_a_replayed_visit_key_with_another_visit_is_a_conflict_and_long_keys_are_refused(api, db):
+    headers = {**GRID_WORKER, "Idempotency-Key": "v-2"}
+    assert api.post("/api/v1/visits", json=visit(), headers=headers).status_code == 201
+    changed = api.post("/api/v1/visits", json=visit(summary="另一户"), headers=headers)
+    assert changed.status_code == 409 and changed.json()["code"] == "idempotency_key_reused"
+    too_long = api.post("/api/v1/visits", json=visit(), headers={**GRID_WORKER, "Idempotency-Key": "k" * 151})
+    assert too_long.status_code == 422
+    assert len(db.scalars(select(HouseholdVisit)).all()) == 1

@@ -258,6 +258,9 @@ def test_a_non_image_media_file_is_400_and_nothing_is_kept(open311, world, db, a
     response = open311.post(form(api_key), files=[("media", ("notes.txt", b"just text", "text/plain"))])
     assert "unsupported file type" in check_errors(response, 400)[0]
     assert cases(db) == 0 and db.scalar(select(func.count()).select_from(MediaFile)) == 0
+    pdf = open311.post(form(api_key), files=[("media", ("notice.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf"))])
+    assert "not a photo" in check_errors(pdf, 400)[0]  # a document is fine for staff, not on a public channel
+    assert cases(db) == 0 and db.scalar(select(func.count()).select_from(MediaFile)) == 0
 
 
 def test_a_json_body_is_refused_with_the_encoding_to_use(client, world, db, api_key):

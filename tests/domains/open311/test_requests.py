@@ -144,7 +144,11 @@ def test_status_mapping_of_an_open_and_a_closed_request(open311, scene, db):
 
     closed = open311.request(scene.closed.number)
     assert closed["status"] == "closed"
-    assert closed["status_notes"] == "已劝离摊贩，路面恢复通行"  # the handling result is the reply
+    # A grid worker's report is listed as what and roughly where: no text, no address, a point to ~100 m (the
+    # handler's reply and the worker's text may be about people); a citizen's report is published as written.
+    assert closed["status_notes"] == "已结案" and "已劝离" not in str(closed)
+    assert closed["description"] is None and closed["address"] is None
+    assert closed["lat"] == round(scene.closed.lat, 3) and closed["long"] == round(scene.closed.lng, 3)
     assert closed["updated_datetime"] == "2026-11-25T10:30:00+08:00"  # the closing time
     assert closed["expected_datetime"] is None
     assert closed["service_code"] == "SJ0501" and closed["service_name"] == "占道经营"
@@ -239,7 +243,7 @@ def test_a_radius_around_a_point_finds_nearby_requests(open311, client, scene):
 
 def test_every_list_answer_is_well_formed_xml(client, scene, db):
     # A control character in imported free text would break naive XML: it is dropped.
-    scene.dispatched.description = "垃圾\x0b堆积 & 异味"
+    scene.citizen.description = "垃圾\x0b堆积 & 异味"
     db.flush()
     root = parse_xml(client.get(f"{BASE}/requests.xml?extensions=true"), "service_requests")
     requests = root.findall("request")
@@ -267,7 +271,7 @@ def test_every_list_answer_is_well_formed_xml(client, scene, db):
     assert first.findall("notes/note") and first.findtext("notes/note/type") == "status"
     assert first.findtext("extended_attributes/channel") == "open311"
     by_id = {r.findtext("service_request_id"): r for r in requests}
-    assert by_id[scene.dispatched.number].findtext("description") == "垃圾堆积 & 异味"
+    assert by_id[scene.citizen.number].findtext("description") == "垃圾堆积 & 异味"
     token = parse_xml(client.get(f"{BASE}/tokens/{scene.citizen.tracking_code}.xml"), "service_requests")
     assert token.findtext("request/service_request_id") == scene.citizen.number
     assert token.findtext("request/token") == scene.citizen.tracking_code
@@ -277,7 +281,9 @@ def test_every_list_answer_is_well_formed_xml(client, scene, db):
 def test_a_photo_of_the_report_is_the_media_url(open311, world, db, scene):
     sha = photo(db)
     ctx = Context.of(world.grid_worker)
+    case_service.attach(db=db, case=scene.citizen, sha256s=[sha], kind=AttachmentKind.report, ctx=ctx)
     case_service.attach(db=db, case=scene.dispatched, sha256s=[sha], kind=AttachmentKind.report, ctx=ctx)
     db.flush()
-    assert open311.request(scene.dispatched.number)["media_url"] == f"http://testserver/media/public/{sha}"
+    assert open311.request(scene.citizen.number)["media_url"] == f"http://testserver/media/public/{sha}"
+    assert open311.request(scene.dispatched.number)["media_url"] is None  # a grid worker's photo stays private
     assert open311.request(scene.closed.number)["media_url"] is None

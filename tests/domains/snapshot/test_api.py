@@ -13,6 +13,7 @@ from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import CaseStage, Channel, Reasonableness, Satisfaction
 from gridgov.domains.cases.models import Case, CaseContact, MediaFile
 from gridgov.domains.cases.service import Context
+from tests.domains.cases.conftest import T0
 from tests.domains.cases.world import STREET_W, World, point
 from tests.domains.snapshot.conftest import PHONE, Clock, tiny_png
 
@@ -219,6 +220,12 @@ def test_bad_reports_are_refused_and_write_nothing(public, db):
     assert public.post("/api/v1/public/snapshots", json=missing).status_code == 422
     unknown = public.post("/api/v1/public/snapshots", json=body(photos=["a" * 64]))
     assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_attachment"
+    # A photo uploaded by staff (a patrol's evidence) is not made public by naming its hash.
+    staff = MediaFile(sha256="b" * 64, content_type="image/png", size=10, uploaded_by=7, created_at=T0)
+    db.add(staff)
+    db.flush()
+    private = public.post("/api/v1/public/snapshots", json=body(photos=[staff.sha256]))
+    assert private.status_code == 422 and private.json()["code"] == "unknown_attachment"
     bad_key = public.post("/api/v1/public/snapshots", json=body(), headers={"Idempotency-Key": "short"})
     assert bad_key.status_code == 422 and bad_key.json()["code"] == "invalid_idempotency_key"
     assert db.scalar(select(func.count()).select_from(Case)) == before

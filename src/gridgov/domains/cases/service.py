@@ -429,8 +429,7 @@ def confirm(
         note=note,
         clock=Stage.dispatch,
     )
-    if dispatch:
-        auto_dispatch(db=db, case=case, ctx=ctx)
+    auto_dispatch(db=db, case=case, ctx=ctx)
     return event
 
 

@@ -30,7 +30,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from gridgov.core import permissions
+from gridgov.core import clock, permissions
 from gridgov.core.calendar import TimeUnit, WorkingCalendar
 from gridgov.core.errors import DomainError, Invalid, NotFoundError
 from gridgov.core.geo import Crs
@@ -485,6 +485,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         raise Invalid("malformed cursor: pass the `next` value of the previous answer", field="cursor") from None
 
 
+UPDATES_SETTLE = dt.timedelta(seconds=60)
+
+
 def list_updates(
     *,
     db: Session,
@@ -493,9 +496,15 @@ def list_updates(
     limit: int = 100,
     scope: Callable[[Select[Any]], Select[Any]] | None = None,
     locale: str = "zh_CN",
+    now: dt.datetime | None = None,
 ) -> UpdatesPage:
-    """Returns hotline orders whose case changed after the cursor (or since `since`), oldest change first."""
-    stmt = select(Case).where(Case.channel == Channel.hotline)
+    """Returns hotline orders whose case changed after the cursor (or since `since`), oldest change first.
+
+    Changes younger than UPDATES_SETTLE are held back: a case's `updated_at` is the time its change began, and a
+    longer transaction (a file import) may commit it after younger changes a poller has already passed.
+    """
+    settled = (now or clock.now()) - UPDATES_SETTLE
+    stmt = select(Case).where(Case.channel == Channel.hotline, Case.updated_at <= settled)
     if cursor:
         at, case_id = decode_cursor(cursor)
         stmt = stmt.where(or_(Case.updated_at > at, and_(Case.updated_at == at, Case.id > case_id)))

@@ -21,7 +21,8 @@ router = APIRouter(tags=["intake"])
 Reader = Annotated[Principal, Depends(require_scope(TokenScope.cases_read))]
 Writer = Annotated[Principal, Depends(require_scope(TokenScope.cases_write))]
 DeviceId = Annotated[str | None, Header(alias="X-Device-Id", max_length=64, description="the worker's phone")]
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+# NOTE: shorter than a case's key column: each finding's case gets the key plus ":finding:<n>".
+IdempotencyKey = Annotated[str | None, Header(max_length=150)]
 
 
 @router.post("/visits", status_code=status.HTTP_201_CREATED, response_model=VisitRead)

@@ -9,10 +9,10 @@ phone not bound to the worker are refused with that id on screen, so the worker 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy import or_, select
+from fastapi import APIRouter, Request
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
@@ -21,8 +21,8 @@ from gridgov.config import Settings
 from gridgov.core import security
 from gridgov.core.auth import After, cookie_secure
 from gridgov.core.db import DbSession, WriteSession
-from gridgov.core.errors import Invalid
-from gridgov.core.pages import PageForbidden, PageUser, attempt, require_page
+from gridgov.core.errors import Invalid, NotFoundError
+from gridgov.core.pages import PageForbidden, PageForm, PageUser, attempt, require_page
 from gridgov.core.permissions import restrict
 from gridgov.core.templating import N_, render
 from gridgov.domains.areas.enums import AreaLevel
@@ -49,18 +49,12 @@ DEVICE_COOKIE_AGE = 5 * 365 * 24 * 3600
 MAX_PHOTOS = 6
 BOUNDARIES_URL = "/api/v1/areas/geojson?level=community&simplify=5"
 TASK_STAGES = (CaseStage.verifying, CaseStage.handled)
+TASK_LIST_LIMIT = 100
 TERMINAL_STATUS_LABELS = {
     TerminalStatus.pending: N_("Pending"),
     TerminalStatus.active: N_("Bound"),
     TerminalStatus.revoked: N_("Revoked"),
 }
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(_form)]
 
 
 def device_of(request: Request) -> str | None:
@@ -162,7 +156,7 @@ def _float(form: FormData, name: str) -> float | None:
 
 
 @router.post("/m/report")
-def post_report(request: Request, db: WriteSession, principal: PageUser, after: After, form: Form) -> Response:
+def post_report(request: Request, db: WriteSession, principal: PageUser, after: After, form: PageForm) -> Response:
     """Stores the photos and reports through the one intake function, from this phone only."""
     _worker(principal)
     settings: Settings = request.app.state.settings
@@ -205,14 +199,21 @@ def post_report(request: Request, db: WriteSession, principal: PageUser, after: 
 # --- tasks: 核实 public reports, 核查 handled cases ---------------------------------------------------------------
 
 
-def _tasks(db: Session, principal: Principal) -> list[Case]:
+def _task_query(principal: Principal) -> Select[tuple[Case]]:
+    """Cases the worker may verify in their area: public reports to confirm (核实) and handled cases to check
+    (核查) assigned to them or to nobody, but not the cases they handled on the spot themselves (巡办分离)."""
     actor = principal.actor
     stmt = select(Case).where(
         Case.stage.in_(TASK_STAGES),
         or_(Case.verifier_user_id.is_(None), Case.verifier_user_id == actor.user_id),
+        ~and_(Case.stage == CaseStage.handled, Case.reporter_user_id == actor.user_id, Case.handling_unit_id.is_(None)),
     )
-    stmt = restrict(stmt, actor, "case.verify").order_by(Case.verify_due_at, Case.register_due_at, Case.id)
-    return list(db.scalars(stmt.limit(100)))
+    return restrict(stmt, actor, "case.verify")
+
+
+def _tasks(db: Session, principal: Principal) -> list[Case]:
+    order = (Case.verify_due_at, Case.register_due_at, Case.id)
+    return list(db.scalars(_task_query(principal).order_by(*order).limit(TASK_LIST_LIMIT)))
 
 
 @router.get("/m/tasks")
@@ -223,23 +224,24 @@ def get_tasks(request: Request, db: DbSession, principal: PageUser) -> Response:
 
 
 def _task(db: Session, principal: Principal, case_id: int) -> Case:
-    found = next((c for c in _tasks(db, principal) if c.id == case_id), None)
+    found = db.scalars(_task_query(principal).where(Case.id == case_id)).first()
     if found is None:
-        raise Invalid(f"case {case_id} is not among your verification tasks", code="not_a_task")
+        raise NotFoundError(f"case {case_id} is not among your verification tasks")
     return found
 
 
 @router.get("/m/tasks/{case_id}")
 def get_task(case_id: int, request: Request, db: DbSession, principal: PageUser) -> Response:
-    """One task: the case as reported, and the decision form."""
+    """One task: the case as reported, and the decision form (404 for a case that is not the worker's task)."""
     _worker(principal)
     case, errors = attempt(db, None, lambda: _task(db, principal, case_id))
-    return _page(request, principal, "mobile/worker_task.html", {"case": case, "errors": errors, "values": {}})
+    context = {"case": case, "errors": errors, "values": {}}
+    return _page(request, principal, "mobile/worker_task.html", context, status_code=404 if case is None else 200)
 
 
 @router.post("/m/tasks/{case_id}")
 def post_task(
-    case_id: int, request: Request, db: WriteSession, principal: PageUser, after: After, form: Form
+    case_id: int, request: Request, db: WriteSession, principal: PageUser, after: After, form: PageForm
 ) -> Response:
     """Records the decision: 核实 (true → registered; not true → a note for the dispatcher) or 核查 (close/rework)."""
     _worker(principal)
@@ -249,6 +251,7 @@ def post_task(
     ctx = Context.of(principal.actor)
 
     def decide() -> Case:
+        terminals.require_bound(db=db, actor=principal.actor, device_id=device_of(request), after=after)
         case = _task(db, principal, case_id)
         photos = store_photos(db=db, ctx=ctx, uploads=form.getlist("photo"), settings=settings)
         if case.stage == CaseStage.verifying:
@@ -270,7 +273,7 @@ def post_task(
 
     case, errors = attempt(db, after, decide)
     if case is None:
-        shown = db.get(Case, case_id) if 0 < case_id <= case_service.MAX_ID else None
+        shown, _ = attempt(db, None, lambda: _task(db, principal, case_id))  # only a task of the worker's is shown
         context = {"case": shown, "errors": errors, "values": {"note": note or ""}}
         return _page(request, principal, "mobile/worker_task.html", context, status_code=422)
     return RedirectResponse("/m/tasks?done=" + case.number, status_code=303)
@@ -296,7 +299,7 @@ def get_visits(request: Request, db: DbSession, principal: PageUser) -> Response
 
 
 @router.post("/m/visits")
-def post_visit(request: Request, db: WriteSession, principal: PageUser, after: After, form: Form) -> Response:
+def post_visit(request: Request, db: WriteSession, principal: PageUser, after: After, form: PageForm) -> Response:
     """Logs a visit; a finding with a matter type chosen becomes a patrol case."""
     _worker(principal)
     names = ("household_ref", "purpose", "summary", "finding", "matter_type", "lng", "lat", "crs")
@@ -367,7 +370,7 @@ def get_assign(request: Request, db: DbSession, principal: PageUser) -> Response
 
 
 @router.post("/assign")
-def post_assign(request: Request, db: WriteSession, principal: PageUser, after: After, form: Form) -> Response:
+def post_assign(request: Request, db: WriteSession, principal: PageUser, after: After, form: PageForm) -> Response:
     """Creates the assigned case: dispatched to the unit, with the leader's deadline, supervised from the start."""
     _assigner(principal)
     names = ("matter_type", "title", "description", "area_code", "unit", "due_at")
@@ -376,7 +379,7 @@ def post_assign(request: Request, db: WriteSession, principal: PageUser, after: 
     tz = request.app.state.settings.tz
 
     def assign() -> Case:
-        due = dt.datetime.fromisoformat(values["due_at"]).replace(tzinfo=tz) if values["due_at"] else None
+        due = _local_time(values["due_at"], tz) if values["due_at"] else None
         report = CaseSubmit(
             channel=Channel.assignment,
             matter_type=values["matter_type"],
@@ -394,6 +397,15 @@ def post_assign(request: Request, db: WriteSession, principal: PageUser, after: 
         context = _assign_context(db, values, key or security.random_token(24), errors)
         return render(request, "intake/assign.html", context, principal=principal, status_code=422)
     return RedirectResponse(f"/cases/{case.id}", status_code=303)
+
+
+def _local_time(value: str, tz: dt.tzinfo) -> dt.datetime:
+    """Reads a form's date and time (datetime-local), in the district's zone unless it names its own offset."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"deadline {value!r}: give a date and time, e.g. 2026-12-04T18:00", field="due_at") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
 # --- terminals (administrator) -----------------------------------------------------------------------------

@@ -215,7 +215,8 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
     return IntakeResult(case=case, created=True, duplicates=duplicates)
 
 
-TRACKED_CHANNELS = frozenset({Channel.snapshot, Channel.open311, Channel.hotline})
+# Channels whose reporters follow their case by a code (the hotline follows its own by its order id).
+TRACKED_CHANNELS = frozenset({Channel.snapshot, Channel.open311})
 
 
 def _locate(*, db: Session, report: CaseSubmit) -> tuple[float, float, Located]:

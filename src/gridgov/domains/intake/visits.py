@@ -30,9 +30,10 @@ def log_visit(*, db: Session, visit: VisitIn, ctx: Context, idempotency_key: str
     if idempotency_key:
         found = db.scalars(select(HouseholdVisit).where(HouseholdVisit.idempotency_key == idempotency_key)).first()
         if found is not None:
-            if found.worker_user_id != actor.user_id or found.household_ref != visit.household_ref:
+            if found.worker_user_id != actor.user_id or not _same_visit(found, visit):
                 raise Conflict(
-                    "this Idempotency-Key was already used for another visit; send a new key",
+                    "this Idempotency-Key was already used for another visit; a retry must resend the same visit, "
+                    "a new visit needs a new key",
                     code="idempotency_key_reused",
                 )
             return found
@@ -91,6 +92,18 @@ def log_visit(*, db: Session, visit: VisitIn, ctx: Context, idempotency_key: str
     row.findings = list(row.findings)  # a new list, so the JSON column is written
     db.flush()
     return row
+
+
+def _same_visit(found: HouseholdVisit, visit: VisitIn) -> bool:
+    """Tells whether `visit` is a retry of the one logged as `found` (same household, words and findings)."""
+    findings = [f.model_dump(exclude={"attachments"}) for f in visit.findings]
+    logged = [{k: v for k, v in f.items() if k != "case_id"} for f in found.findings]
+    return (found.household_ref, found.purpose, found.summary, logged) == (
+        visit.household_ref,
+        visit.purpose,
+        visit.summary,
+        findings,
+    )
 
 
 def list_visits(

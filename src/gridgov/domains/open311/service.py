@@ -64,6 +64,11 @@ LISTED_CHANNELS: tuple[Channel, ...] = (
     Channel.iot,
     Channel.video,
 )
+# Channels whose reporters wrote for the public: their text, address, exact point and photos are published. Staff
+# channels (patrol, IoT, video) are listed as what and roughly where only: a grid worker's text may be about a
+# household visited, a handler's reply about the people met.
+TEXT_CHANNELS = frozenset({Channel.snapshot, Channel.open311})
+COARSE_DECIMALS = 3  # about 100 m
 # Who may hold an api_key for posting: a citizen's account, or an integration's (a system account).
 REPORTER_ROLES = frozenset({Role.citizen, Role.system})
 MAX_IDS = 1000  # service_request_id list
@@ -294,24 +299,26 @@ def request_out(
     extensions: bool = False,
 ) -> ServiceRequestOut:
     """Returns one case as an Open311 service request, from its public view only (plus its public location)."""
+    published = case.channel in TEXT_CHANNELS
+    decimals = 7 if published else COARSE_DECIMALS
     return ServiceRequestOut(
         service_request_id=case.number,
         status="open" if view.is_open else "closed",
-        status_notes=view.reply or view.stage_label,
+        status_notes=(view.reply if published else None) or view.stage_label,
         service_name=view.matter_type,
         service_code=case.matter_type.code,
-        description=case.description or None,
+        description=(case.description or None) if published else None,
         agency_responsible=view.agency,
         service_notice=notices.of(case.matter_type_id, case.urgency),
         requested_datetime=_w3c(view.reported_at, settings) or "",
         updated_datetime=_w3c(_updated_at(case, view), settings),
         expected_datetime=_w3c(view.expected_at, settings),
-        address=case.address,
+        address=case.address if published else None,
         address_id=None,
         zipcode=None,
-        lat=round(case.lat, 7),
-        long=round(case.lng, 7),
-        media_url=_media_url(case, base_url),
+        lat=round(case.lat, decimals),
+        long=round(case.lng, decimals),
+        media_url=_media_url(case, base_url) if published else None,
         notes=(
             [NoteOut(datetime=_w3c(n.at, settings) or "", description=n.text) for n in view.notes]
             if extensions
@@ -593,7 +600,13 @@ def submit_request(
     ctx = Context.of(actor)
     attachments = []
     for upload in media:
-        stored = media_store.store(upload.data, media_dir=settings.media_dir, max_bytes=settings.max_upload_bytes)
+        stored = media_store.store(
+            upload.data,
+            media_dir=settings.media_dir,
+            max_bytes=settings.max_upload_bytes,
+            tz=settings.tz,
+            photos_only=True,
+        )
         attachments.append(case_service.register_media(db=db, stored=stored, filename=upload.filename, ctx=ctx).sha256)
     assert form.lat is not None and form.long is not None  # PostForm requires a point
     report = CaseSubmit(

@@ -24,7 +24,7 @@ from gridgov.core.clock import now as clock_now
 from gridgov.core.db import DbSession
 from gridgov.core.errors import DomainError, NotFoundError
 from gridgov.core.geo import Crs
-from gridgov.core.pages import FormCsrf
+from gridgov.core.pages import FormCsrf, PageForm
 from gridgov.core.ratelimit import RateLimited
 from gridgov.core.templating import N_, render
 from gridgov.domains.cases.enums import Satisfaction
@@ -66,13 +66,6 @@ class PageRefusal(Exception):
     def __init__(self, messages: list[str], status_code: int, headers: dict[str, str] | None = None) -> None:
         super().__init__("; ".join(messages))
         self.messages, self.status_code, self.headers = messages, status_code, headers or {}
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(_form)]
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
@@ -215,7 +208,7 @@ def get_snapshot_form(request: Request, db: DbSession) -> Response:
 
 
 @router.post("/s")
-def post_snapshot_form(request: Request, form: Form, open_tx: Transactions) -> Response:
+def post_snapshot_form(request: Request, form: PageForm, open_tx: Transactions) -> Response:
     """Files the citizen's report; shows the tracking code, or the form again with the refusal and the text kept."""
     settings: Settings = request.app.state.settings
     values = {name: str(form.get(name) or "").strip() for name in FORM_FIELDS}
@@ -320,7 +313,7 @@ def get_track_status(request: Request, code: str, open_tx: Transactions) -> Resp
 
 
 @router.post("/s/track/{code}/rating")
-def post_rating(request: Request, code: str, form: Form, open_tx: Transactions) -> Response:
+def post_rating(request: Request, code: str, form: PageForm, open_tx: Transactions) -> Response:
     """Rates a closed report from its status page; refusals (not closed, rated already) are shown there."""
     settings = request.app.state.settings
     _ = _translator(request)

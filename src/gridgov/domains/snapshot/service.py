@@ -136,6 +136,20 @@ def prepare(*, db: Session, data: SnapshotIn, settings: Settings) -> CaseSubmit:
             code="unknown_matter_type",
             field="matter_type",
         )
+    if data.photos:
+        # NOTE: a citizen's report publishes its photos; one uploaded by staff (a patrol's evidence) must not become
+        # public because someone knows its hash. Answered like an unknown photo, so hashes reveal nothing.
+        public = set(
+            db.scalars(
+                select(MediaFile.sha256).where(MediaFile.sha256.in_(data.photos), MediaFile.uploaded_by.is_(None))
+            )
+        )
+        if unknown := [sha for sha in data.photos if sha not in public]:
+            raise Invalid(
+                f"unknown photo(s) {', '.join(unknown)}: upload them first to /api/v1/public/media",
+                code="unknown_attachment",
+                field="photos",
+            )
     return CaseSubmit(
         channel=Channel.snapshot,
         matter_type=data.matter_type,
