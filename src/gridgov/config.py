@@ -74,6 +74,19 @@ class Settings(BaseSettings):
     open311_jurisdiction_id: str = Field(
         "jinshui.zhengzhou.gov.cn", description="Open311 jurisdiction_id this server answers to (others get 404)."
     )
+    mqtt_url: str | None = Field(
+        None,
+        description="MQTT broker for device telemetry: mqtt://[user:password@]host[:1883] or mqtts://...; "
+        "unset: no MQTT subscriber (the HTTP ingest still works).",
+    )
+    mqtt_topic_prefix: str = Field("gridgov", description="First level of the telemetry topics (see docs/iot.md).")
+    mqtt_client_id: str = Field("gridgov", description="MQTT client id prefix (each subscriber adds its own suffix).")
+    telemetry_retention_days: int = Field(
+        90, ge=1, description="Readings older than this are deleted by `gridgov iot prune` and the daily job."
+    )
+    telemetry_max_future_s: float = Field(
+        300.0, ge=0, description="A reading timestamped more than this far in the future is refused."
+    )
     embedded_jobs: bool = Field(
         True, description="Run background jobs (SLA sweep ...) inside `gridgov serve`; off when workers run them."
     )

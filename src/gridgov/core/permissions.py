@@ -58,6 +58,10 @@ ACTIONS: dict[str, str] = {
     "audit.view": "Search the audit log",
     "user.manage": "Create, disable and reset users; revoke their tokens",
     "terminal.manage": "Bind grid workers' phones to them and revoke lost ones (终端绑定)",
+    "device.view": "See IoT devices, their readings and alarms, cameras and video alarms",
+    "device.manage": "Import and edit IoT devices, device types, alarm rules, cameras, video sources and algorithms",
+    "telemetry.ingest": "Send device readings and video-AI alarms (gateways and platforms)",
+    "video.feedback": "Mark a video-AI alarm true or false (误报), which feeds the algorithms' precision",
     "visit.log": "Log a household visit (入户走访) and turn its findings into cases",
     "visit.view": "See household visits",
     "catalog.manage": "Import and edit the catalogue: units, matter types, the three lists",
@@ -81,6 +85,8 @@ _DISPATCHER: dict[str, Scope] = {
     "case.rate": A,
     "case.note": A,
     "case.contact": A,  # to call the reporter back (回访) or ask for details
+    "device.view": A,
+    "video.feedback": A,
     "resident.view": A,
     "visit.view": A,
     "export.request": A,
@@ -96,6 +102,7 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "case.supervise": A,
         "case.note": A,
         "visit.view": A,
+        "device.view": A,
         "resident.view": A,
         "export.request": A,
         "export.approve": A,
@@ -121,14 +128,22 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "case.contact": A,  # to meet the reporter when verifying on site (核实)
         "visit.log": A,
         "visit.view": A,
+        "device.view": A,
         "resident.view": A,
         "resident.unmask": A,
     },
     Role.unit_handler: {"case.view": U, "case.handle": U, "case.note": U},
     Role.auditor: {"audit.view": ALL, "case.view": ALL},
-    Role.admin: {"user.manage": ALL, "terminal.manage": ALL, "catalog.manage": ALL, "area.manage": ALL},
+    Role.admin: {
+        "user.manage": ALL,
+        "terminal.manage": ALL,
+        "catalog.manage": ALL,
+        "area.manage": ALL,
+        "device.manage": ALL,
+    },
     Role.citizen: {"case.view": OWN, "case.report": OWN, "case.rate": OWN},
     Role.system: {
+        "telemetry.ingest": ALL,
         "case.view": ALL,
         "case.report": ALL,
         "case.register": ALL,
@@ -145,11 +160,11 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
 ACTION_TOKEN_SCOPES: dict[str, TokenScope] = {
     action: (
         TokenScope.cases_read
-        if action in ("case.view", "visit.view")
+        if action in ("case.view", "visit.view", "device.view")
         else TokenScope.residents_read  # personal data, like the resident register
         if action == "case.contact"
         else TokenScope.cases_write
-        if action.startswith("case.") or action == "visit.log"
+        if action.startswith("case.") or action in ("visit.log", "telemetry.ingest", "video.feedback")
         else TokenScope.residents_read
         if action.startswith("resident.")
         else TokenScope.exports

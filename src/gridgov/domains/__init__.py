@@ -5,7 +5,19 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAINS: tuple[str, ...] = ("areas", "catalog", "auth", "cases", "dispatch", "intake", "snapshot", "open311", "hotline")
+DOMAINS: tuple[str, ...] = (
+    "areas",
+    "catalog",
+    "auth",
+    "cases",
+    "dispatch",
+    "intake",
+    "snapshot",
+    "open311",
+    "hotline",
+    "iot",
+    "video",
+)
 
 
 def import_domain_modules(module: str) -> list[ModuleType]:

@@ -56,6 +56,10 @@ audit.view       -      -          -      -         -          -       all     -
 user.manage      -      -          -      -         -          -       -       all   -       -
 terminal.manage  -      -          -      -         -          -       -       all   -       -
 visit.log        -      -          -      -         area       -       -       -     -       -
+device.view      area   area       area   -         area       -       -       -     -       -
+device.manage    -      -          -      -         -          -       -       all   -       -
+telemetry.ingest -      -          -      -         -          -       -       -     -       all
+video.feedback   -      area       area   -         -          -       -       -     -       -
 visit.view       area   area       area   area      area       -       -       -     -       -
 catalog.manage   -      -          -      -         -          -       -       all   -       -
 area.manage      -      -          -      -         -          -       -       all   -       -
