@@ -386,6 +386,7 @@ SWEEP_DEFAULTS: dict[str, Any] = {
     "is_final_ruling": False,
     "warning_level": 0,
     "co_unit_ids": [],
+    "flags": [],
     "dispatch_candidates": [],
     "clock_stage": "handle",
     "clock_limit": 4.0,
