@@ -17,7 +17,11 @@ demo: install
 	$(BIN)/gridgov db upgrade
 	$(BIN)/gridgov demo load --if-empty
 	$(BIN)/gridgov demo users
-	$(BIN)/gridgov serve --no-migrate
+	# The demo's sensors: an hour of readings at once (alarms and their cases), then live ones while it serves.
+	mkdir -p var
+	$(BIN)/gridgov iot simulate --devices 0 --backfill --duration 3600 --rate 1
+	$(BIN)/gridgov iot simulate --devices 0 --rate 1 --duration 0 > var/simulator.log 2>&1 & trap 'kill $$!' EXIT; \
+		$(BIN)/gridgov serve --no-migrate
 
 test: install lint test-sqlite test-postgresql
 
@@ -30,6 +34,7 @@ test-postgresql: install
 bench: install
 	$(BIN)/python bench/locate.py
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/telemetry.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

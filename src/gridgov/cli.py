@@ -71,8 +71,14 @@ def serve(
 @app.command()
 def worker(
     once: bool = typer.Option(False, help="Run every job once and exit (for cron or tests)."),
+    mqtt_suffix: str = typer.Option(
+        "ingest", help="With GRIDGOV_MQTT_URL: MQTT client id suffix; give each worker its own, stable one."
+    ),
+    mqtt_share_group: str | None = typer.Option(
+        None, help="With several workers: subscribe as $share/<group>/... so they split the telemetry."
+    ),
 ) -> None:
-    """Runs the background jobs (SLA sweep ...) in this process; start several for a city."""
+    """Runs the background jobs (SLA sweep ...) and the MQTT telemetry subscriber; start several for a city."""
     import logging
     import signal
 
@@ -85,10 +91,18 @@ def worker(
         runner.run_once()
         return
     runner.start()
+    subscriber = None
+    if get_settings().mqtt_url:
+        from gridgov.domains.iot.mqtt import Subscriber
+
+        subscriber = Subscriber.from_settings(get_engine(), suffix=mqtt_suffix, share_group=mqtt_share_group)
+        subscriber.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    if subscriber is not None:
+        subscriber.stop()
     runner.stop()
 
 

@@ -31,11 +31,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        runner = None
+        runner = subscriber = None
         if settings.embedded_jobs and settings.env != "test":
             runner = JobRunner(application.state.engine)
             runner.start()
+            if settings.mqtt_url:
+                # NOTE: the MQTT telemetry subscriber runs where the jobs run (one process; workers at scale).
+                from gridgov.domains.iot.mqtt import Subscriber
+
+                subscriber = Subscriber.from_settings(application.state.engine, settings)
+                subscriber.start()
         yield
+        if subscriber is not None:
+            subscriber.stop()
         if runner is not None:
             runner.stop()
 

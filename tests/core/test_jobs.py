@@ -28,8 +28,27 @@ def test_runner_runs_every_job_until_stopped_and_survives_failures():
     assert len(calls) == count  # stopped
 
 
-def test_the_sla_sweep_and_the_rate_counter_pruning_are_registered():
-    assert [job.name for job in JOBS] == ["sla-sweep", "prune-rate-counters"]
+def test_the_sla_sweep_the_rate_counter_pruning_and_the_iot_jobs_are_registered():
+    assert [job.name for job in JOBS] == ["sla-sweep", "prune-rate-counters", "iot-offline-sweep", "iot-prune-readings"]
+    assert {job.name: job.interval_s for job in JOBS}["iot-prune-readings"] == 86400.0
+
+
+def test_each_job_keeps_its_own_interval():
+    calls: list[str] = []
+    fast_twice = threading.Event()
+
+    def fast(_engine):
+        calls.append("fast")
+        if calls.count("fast") >= 3:
+            fast_twice.set()
+
+    runner = JobRunner(
+        engine=None, jobs=(Job("slow", 3600.0, lambda _e: calls.append("slow")), Job("fast", 0.01, fast))
+    )
+    runner.start()
+    assert fast_twice.wait(5)
+    runner.stop()
+    assert calls.count("slow") == 1
 
 
 def test_rate_counters_are_counted_refused_and_pruned(db):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,9 +41,21 @@ def _prune_rate_counters(engine: Engine) -> object:
         return ratelimit.prune(db=db, older_than=clock.now() - ratelimit.KEEP)
 
 
+def _iot_offline_sweep(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.iot.jobs")
+    return jobs.sweep_offline(engine=engine)
+
+
+def _iot_prune_readings(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.iot.jobs")
+    return jobs.prune(engine=engine)
+
+
 JOBS: tuple[Job, ...] = (
     Job("sla-sweep", 30.0, _sla_sweep),
     Job("prune-rate-counters", 3600.0, _prune_rate_counters),
+    Job("iot-offline-sweep", 60.0, _iot_offline_sweep),
+    Job("iot-prune-readings", 86400.0, _iot_prune_readings),
 )
 
 
@@ -64,14 +77,24 @@ class JobRunner:
     def run_once(self) -> None:
         """Runs every job once (each failure is logged, never raised)."""
         for job in self.jobs:
-            try:
-                result = job.run(self.engine)
-                log.debug("job %s: %s", job.name, result)
-            except Exception:
-                log.exception("job %s failed", job.name)
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            result = job.run(self.engine)
+            log.debug("job %s: %s", job.name, result)
+        except Exception:
+            log.exception("job %s failed", job.name)
 
     def _loop(self) -> None:
-        interval = min(job.interval_s for job in self.jobs)
+        # NOTE: each job keeps its own interval (the daily reading prune must not run every 30 s with the SLA
+        # sweep); every job runs once at start.
+        due = dict.fromkeys(range(len(self.jobs)), 0.0)
         while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(interval)
+            for index, job in enumerate(self.jobs):
+                if self._stop.is_set():
+                    return
+                if due[index] <= time.monotonic():
+                    self._run(job)
+                    due[index] = time.monotonic() + job.interval_s
+            self._stop.wait(max(0.0, min(due.values()) - time.monotonic()))

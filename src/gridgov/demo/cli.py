@@ -26,7 +26,7 @@ err_console = Console(stderr=True)
 def load(
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing (and succeed) when any area exists already."),
 ) -> None:
-    """Loads the Jinshui demo district: area tree, units, matter types and the three lists, in one transaction."""
+    """Loads the Jinshui demo district: areas, catalogue and lists, IoT devices and cameras, in one transaction."""
     started = time.perf_counter()
     try:
         with transaction() as db:
@@ -52,6 +52,9 @@ def load(
     table.add_row("responsibility rules", f"{report.responsibilities:,}")
     table.add_row("grid access entries", f"{report.grid_access:,}")
     table.add_row("power items", f"{report.powers:,}")
+    table.add_row("12345 category crosswalk", f"{report.crosswalks:,}")
+    for what, count in {**report.iot, **report.video}.items():
+        table.add_row(what.replace("_", " "), f"{count:,}")
     console.print(table)
     console.print(
         f"population {report.population:,} in {report.households:,} households (illustrative); took {elapsed:.1f} s"

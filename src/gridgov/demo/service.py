@@ -19,6 +19,8 @@ from gridgov.domains.areas.enums import LEVEL_ORDER, AreaLevel
 from gridgov.domains.areas.models import Area
 from gridgov.domains.catalog import service as catalog_service
 from gridgov.domains.catalog.schemas import CatalogReport
+from gridgov.domains.iot import demo as iot_demo
+from gridgov.domains.video import demo as video_demo
 
 SOURCE = "gridgov demo"
 
@@ -36,6 +38,9 @@ class DemoReport:
     responsibilities: int = 0
     grid_access: int = 0
     powers: int = 0
+    crosswalks: int = 0
+    iot: dict[str, int] = field(default_factory=dict)  # device types, rules, devices
+    video: dict[str, int] = field(default_factory=dict)  # sources, cameras, algorithm mappings
 
 
 def has_areas(*, db: Session) -> bool:
@@ -61,4 +66,7 @@ def load(*, db: Session, seed: int = SEED) -> DemoReport:
     report.responsibilities = len(document.responsibilities)
     report.grid_access = len(document.grid_access)
     report.powers = len(document.powers)
+    report.crosswalks = len(document.crosswalks)
+    report.iot = iot_demo.load_demo(db=db)
+    report.video = video_demo.load_demo(db=db)
     return report
