@@ -315,3 +315,24 @@ def test_prune_and_the_offline_sweep_run_as_jobs_on_their_own_transactions(fresh
             assert len(db.scalars(select(Reading.id)).all()) == 2
     finally:
         engine.dispose()
+
+
+def test_out_of_range_numbers_and_times_are_rejected_one_by_one(world: World, sensors) -> None:
+    db = world.db
+    device, _retired = sensors
+    batch = [
+        reading("MC-0001", "²", tilt=1.0),  # a digit to Python, not to int()
+        reading("MC-0001", "9999-12-31T23:59:59-01:00", tilt=1.0),  # beyond the last representable instant
+        reading("MC-0001", "9" * 400, tilt=1.0),  # epoch milliseconds too large for a float
+        reading("MC-0001", T0, tilt=10**400),  # a value too large for a float
+        reading("MC-0001", T0 - MIN, tilt=1.2),  # good
+    ]
+    result = send(db, batch)
+    assert result.accepted == 1
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (0, "bad_timestamp"),
+        (1, "bad_timestamp"),
+        (2, "bad_timestamp"),
+        (3, "non_numeric_value"),
+    ]
+    assert reading_count(db, device) == 1

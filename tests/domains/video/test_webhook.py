@@ -178,13 +178,14 @@ def test_a_mixed_batch_keeps_the_good_alarms_and_counts_the_bad_ones(api, video,
         alarm("b7", image=base64.b64encode(b"GIF89a, not a JPEG").decode()),
         alarm("b8", image="*** not base64 ***"),
         {**alarm("b9"), "time": "2026-11-25 09:00"},
+        {**alarm("b10"), "time": "0001-01-01T00:30:00+01:00"},  # year 1: no window arithmetic on it
         "not an object",
         alarm("ok-2", camera="CAM-E1", algorithm=VENDING),
     ]
     response = post(api, body)
     assert response.status_code == 200, response.text
     result = response.json()
-    assert (result["received"], result["new_alarms"], result["rejected"], result["cases_created"]) == (12, 2, 10, 2)
+    assert (result["received"], result["new_alarms"], result["rejected"], result["cases_created"]) == (13, 2, 11, 2)
     reasons = [(i["id"], i["reason"]) for i in result["items"] if i["status"] == "rejected"]
     assert reasons == [
         ("b1", "unknown_camera"),
@@ -196,6 +197,7 @@ def test_a_mixed_batch_keeps_the_good_alarms_and_counts_the_bad_ones(api, video,
         ("b7", "bad_image"),
         ("b8", "bad_image"),
         ("b9", "bad_time"),
+        ("b10", "stale_time"),
         (None, "malformed"),
     ]
     messages = {i["id"]: i["message"] for i in result["items"] if i["status"] == "rejected"}
@@ -212,6 +214,7 @@ def test_a_mixed_batch_keeps_the_good_alarms_and_counts_the_bad_ones(api, video,
         "future_time": 1,
         "malformed": 1,
         "missing_time": 1,
+        "stale_time": 1,
         "unknown_algorithm": 1,
         "unknown_camera": 1,
     }

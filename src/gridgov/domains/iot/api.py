@@ -139,7 +139,7 @@ def list_rules(
     active: bool | None = None,
 ) -> list[RuleRead]:
     """Lists the alarm rules: type rules, then per-device overrides."""
-    rules = registry.list_rules(db=db, device_type=device_type, device=device, active=active)
+    rules = registry.list_rules(db=db, device_type=device_type, device=device, active=active, actor=principal.actor)
     return registry.rule_reads(db=db, rules=rules)
 
 

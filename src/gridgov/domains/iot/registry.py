@@ -605,10 +605,21 @@ def list_device_types(*, db: Session) -> list[DeviceType]:
 
 
 def list_rules(
-    *, db: Session, device_type: str | None = None, device: str | None = None, active: bool | None = None
+    *,
+    db: Session,
+    device_type: str | None = None,
+    device: str | None = None,
+    active: bool | None = None,
+    actor: Actor | None = None,
 ) -> list[AlarmRule]:
-    """Returns rules (type rules, then per-device overrides, each by target and code), optionally of one target."""
+    """Returns rules (type rules, then per-device overrides, each by target and code), optionally of one target.
+
+    With an actor, per-device overrides are limited to the devices it may see.
+    """
     stmt = select(AlarmRule).options(selectinload(AlarmRule.matter_type))
+    if actor is not None:
+        seen = select(Device.id).where(visible(actor))
+        stmt = stmt.where(or_(AlarmRule.device_id.is_(None), AlarmRule.device_id.in_(seen)))
     if device_type is not None:
         stmt = stmt.join(DeviceType, AlarmRule.device_type_id == DeviceType.id).where(DeviceType.code == device_type)
     if device is not None:

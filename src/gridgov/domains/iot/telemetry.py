@@ -232,7 +232,7 @@ _NUMBERS = (int, float)
 def _parse_time(value: Any) -> dt.datetime:
     if type(value) is str:
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return _epoch_ms(int(text))
         try:
             parsed = dt.datetime.fromisoformat(text)
@@ -240,14 +240,21 @@ def _parse_time(value: Any) -> dt.datetime:
             raise _Reject(Reason.bad_timestamp, f"timestamp {value[:40]!r} is not ISO-8601") from None
         if parsed.tzinfo is None:
             raise _Reject(Reason.bad_timestamp, f"timestamp {value[:40]!r} has no UTC offset (add +08:00 or Z)")
-        return parsed.astimezone(dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:  # year 1 or 9999 with an offset
+            raise _Reject(Reason.bad_timestamp, f"timestamp {value[:40]!r} is out of range") from None
     if isinstance(value, _NUMBERS) and not isinstance(value, bool):
         return _epoch_ms(value)
     raise _Reject(Reason.bad_timestamp, f"timestamp {str(value)[:40]!r} is neither ISO-8601 nor epoch milliseconds")
 
 
 def _epoch_ms(value: float) -> dt.datetime:
-    if not math.isfinite(value) or value < _EPOCH_MS_MIN:
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite or value < _EPOCH_MS_MIN:
         raise _Reject(Reason.bad_timestamp, f"epoch timestamp {value!r} is before 2000; send milliseconds")
     try:
         return _EPOCH + dt.timedelta(milliseconds=value)
@@ -258,8 +265,12 @@ def _epoch_ms(value: float) -> dt.datetime:
 def _number(name: str, value: Any) -> float:
     kind = type(value)
     if kind is float or kind is int:
-        if math.isfinite(value):
-            return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            number = math.inf
+        if math.isfinite(number):
+            return number
     elif kind is bool:
         return 1.0 if value else 0.0  # a smoke detector's true/false
     raise _Reject(Reason.non_numeric_value, f"value of {name!r} is not a number: {str(value)[:40]!r}")
@@ -335,6 +346,9 @@ def ingest(
             parsed.append(_parse(index, readings[index], devices.get(code), code, latest))
         except _Reject as exc:
             result.reject(index, code, exc.reason, exc.message)
+        except (ValueError, OverflowError, TypeError) as exc:
+            # NOTE: a safety net: one odd reading is refused on its own, never the batch with it.
+            result.reject(index, code, Reason.malformed, f"reading could not be read: {str(exc)[:80]}")
 
     result.rejected.sort(key=lambda r: r.index)
     _store(db, parsed, now, result)

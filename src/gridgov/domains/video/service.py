@@ -513,6 +513,9 @@ _FIELD_REASONS = {
 }
 
 
+MAX_ALARM_AGE = dt.timedelta(days=30)  # a platform re-sending its backlog after an outage, at most
+
+
 def parse_alarm(raw: Any, *, now: dt.datetime, max_future_s: float, max_image_bytes: int) -> ParsedAlarm | Rejection:
     """Checks one alarm's own content (fields, bbox, time, image); returns it or the reason it is rejected."""
     if not isinstance(raw, dict):
@@ -540,6 +543,9 @@ def parse_alarm(raw: Any, *, now: dt.datetime, max_future_s: float, max_image_by
             or box[1] + box[3] > 1.0001
         ):
             return Rejection("bad_bbox", "bbox must be [x, y, w, h] relative to the image: 0..1, w and h > 0, inside")
+    if alarm.time < now - MAX_ALARM_AGE:
+        # NOTE: also keeps year-1 times (which pydantic accepts) out of the window arithmetic.
+        return Rejection("stale_time", f"time is more than {MAX_ALARM_AGE.days} days ago")
     if alarm.time > now + dt.timedelta(seconds=max_future_s):
         ahead = (alarm.time - now).total_seconds()
         return Rejection("future_time", f"time is {ahead:.0f} s in the future (at most {max_future_s:g} s allowed)")
