@@ -7,7 +7,6 @@ an XLSX error names the sheet, the row and the column ("catalog.xlsx sheet matte
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from gridgov.core import sheets
 from gridgov.core.errors import InputError, Issue
 from gridgov.domains.catalog.schemas import (
     SECTIONS,
@@ -222,22 +222,6 @@ def write_file(document: CatalogDocument, path: Path) -> None:
 # --- pydantic errors → issues -----------------------------------------------------------------------------------
 
 
-def _message(error: ErrorDetails) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    message = error["msg"]
-    if kind == "value_error":  # our own validators already quote the offending value
-        return message.removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool):
-        message += f", got {value!r}"
-    return message
-
-
 def _field(loc: tuple[int | str, ...]) -> str | None:
     parts: list[str] = []
     for part in loc:
@@ -299,10 +283,10 @@ def _yaml_issue(name: str, data: dict[str, Any], error: ErrorDetails) -> Issue:
         section, index = str(loc[0]), loc[1]
         items = data.get(section)
         item = items[index] if isinstance(items, list) and index < len(items) else None
-        return Issue(describe_item(name, section, index, item or {}), _message(error), _field(loc[2:]))
+        return Issue(describe_item(name, section, index, item or {}), sheets.error_message(error), _field(loc[2:]))
     if len(loc) == 1 and error["type"] == "extra_forbidden":
         return Issue(name, f"unknown section; expected {', '.join(('version', *SECTIONS))}", str(loc[0]))
-    return Issue(name, _message(error), _field(loc))
+    return Issue(name, sheets.error_message(error), _field(loc))
 
 
 class _Flow(dict[str, Any]):
@@ -359,78 +343,18 @@ def _columns(sheet: str) -> list[str]:
     return [name for name in SHEET_MODELS[sheet].model_fields if name != "time_limits"]
 
 
-def _normalise(text: str) -> str:
-    return text.strip().rstrip("*").strip().casefold().replace(" ", "_").replace("-", "_")
-
-
-def _cell(value: object) -> object:
-    """Returns a cell's value as the file models expect: text, or a bool for a boolean cell."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
-def _sheet_name(title: str) -> str | None:
-    """Returns the section a sheet holds, "" for a sheet to skip (notes), or None for an unknown sheet."""
-    key = _normalise(title)
-    if key in SHEET_MODELS:
-        return key
-    if title.strip() in SHEET_ALIASES:
-        return SHEET_ALIASES[title.strip()]
-    if key.startswith(("_", "#")) or key in {"readme", "notes", "说明", "填表说明"}:
-        return ""
-    return None
-
-
 def _read_rows(ws: Worksheet, sheet: str, where: str, issues: list[Issue]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yields (row number, {field: value}) for each non-blank data row of `ws`, checking the header row."""
-    rows = ws.iter_rows(values_only=True)
-    header = next(rows, None) or ()
-    fields = _columns(sheet)
-    aliases = HEADER_ALIASES.get(sheet, {})
-    columns: dict[int, str] = {}
-    for index, title in enumerate(header):
-        if title is None or not str(title).strip():
-            continue
-        text = str(title).strip()
-        field = _normalise(text) if _normalise(text) in fields else aliases.get(text)
-        header_where = f"{where} row 1"
-        if field is None:
-            message = f"unknown column {text!r} (column {get_column_letter(index + 1)}); expected {', '.join(fields)}"
-            issues.append(Issue(header_where, message, text))
-        elif field in columns.values():
-            issues.append(Issue(header_where, f"column {field!r} appears twice", field))
-        else:
-            columns[index] = field
     required = [name for name, info in SHEET_MODELS[sheet].model_fields.items() if info.is_required()]
-    missing = [name for name in required if name not in columns.values()]
-    if missing:
-        issues.append(Issue(f"{where} row 1", f"missing column(s) {', '.join(missing)}", missing[0]))
-        return
-    for number, values in enumerate(rows, start=2):
-        if all(value is None or (isinstance(value, str) and not value.strip()) for value in values):
-            continue
-        record: dict[str, Any] = {}
-        for index, value in enumerate(values):
-            if value is None or (isinstance(value, str) and not value.strip()):
-                continue
-            if index not in columns:
-                message = f"value in column {get_column_letter(index + 1)}, which has no known header"
-                issues.append(Issue(f"{where} row {number}", message))
-                continue
-            record[columns[index]] = _cell(value)
-        yield number, record
+    return sheets.read_sheet_rows(
+        ws, fields=_columns(sheet), required=required, aliases=HEADER_ALIASES.get(sheet, {}), where=where, issues=issues
+    )
 
 
 def _validate_row(model: type[FileModel], record: dict[str, Any], where: str, issues: list[Issue]) -> BaseModel | None:
     try:
         return model.model_validate(record)
     except ValidationError as exc:
-        issues.extend(Issue(where, _message(error), _field(error["loc"][:1])) for error in exc.errors())
+        issues.extend(Issue(where, sheets.error_message(error), _field(error["loc"][:1])) for error in exc.errors())
         return None
 
 
@@ -446,7 +370,7 @@ def _load_xlsx(path: Path) -> CatalogDocument:
     try:
         seen: dict[str, str] = {}
         for ws in workbook.worksheets:
-            sheet = _sheet_name(ws.title)
+            sheet = sheets.sheet_section(ws.title, SHEET_MODELS, SHEET_ALIASES)
             if sheet == "":
                 continue
             if sheet is None:

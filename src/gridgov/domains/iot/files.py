@@ -9,7 +9,6 @@ Both config formats carry the same content, so any config file can be converted 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from gridgov.core import sheets
 from gridgov.core.errors import InputError, Issue
 from gridgov.core.geo import Crs
 from gridgov.domains.areas import files as area_files
@@ -118,22 +118,6 @@ DEVICE_URN = "urn:ngsi-ld:Device:"  # + the device's code
 # --- pydantic errors → issues -----------------------------------------------------------------------------------
 
 
-def _message(error: ErrorDetails) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    message = error["msg"]
-    if kind == "value_error":  # our own validators already quote the offending value
-        return message.removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool):
-        message += f", got {value!r}"
-    return message
-
-
 def _field(loc: tuple[int | str, ...]) -> str | None:
     parts = [str(part) for part in loc if part != "[key]" and not isinstance(part, int)]
     return ".".join(parts) or None
@@ -224,12 +208,12 @@ def _yaml_issue(name: str, data: dict[str, Any], error: ErrorDetails) -> Issue:
         item = items[index] if isinstance(items, list) and index < len(items) else None
         return Issue(
             describe_item(name, section, index, item if isinstance(item, dict) else {}),
-            _message(error),
+            sheets.error_message(error),
             _field(loc[2:]),
         )
     if len(loc) == 1 and error["type"] == "extra_forbidden":
         return Issue(name, f"unknown section; expected {', '.join(('version', *CONFIG_SECTIONS))}", str(loc[0]))
-    return Issue(name, _message(error), _field(loc))
+    return Issue(name, sheets.error_message(error), _field(loc))
 
 
 class _Flow(dict[str, Any]):
@@ -264,72 +248,17 @@ def dump_yaml(document: IotConfigDocument) -> str:
 # --- config: XLSX -----------------------------------------------------------------------------------------------
 
 
-def _normalise(text: str) -> str:
-    return text.strip().rstrip("*").strip().casefold().replace(" ", "_").replace("-", "_")
-
-
-def _xlsx_cell(value: object) -> object:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
-def _sheet_section(title: str) -> str | None:
-    """Returns the section a sheet holds, "" for a sheet to skip (notes), or None for an unknown sheet."""
-    key = _normalise(title)
-    if key in SHEET_MODELS:
-        return key
-    if title.strip() in SHEET_ALIASES:
-        return SHEET_ALIASES[title.strip()]
-    if key.startswith(("_", "#")) or key in {"readme", "notes", "说明", "填表说明"}:
-        return ""
-    return None
-
-
 def _sheet_rows(ws: Worksheet, section: str, where: str, issues: list[Issue]) -> Iterator[tuple[int, dict[str, Any]]]:
-    rows = ws.iter_rows(values_only=True)
-    header = next(rows, None) or ()
-    fields = list(SHEET_MODELS[section].model_fields)
-    aliases = CONFIG_HEADER_ALIASES[section]
-    columns: dict[int, str] = {}
-    for index, title in enumerate(header):
-        if title is None or not str(title).strip():
-            continue
-        text = str(title).strip()
-        name = _normalise(text) if _normalise(text) in fields else aliases.get(text)
-        if name is None:
-            letter = get_column_letter(index + 1)
-            issues.append(
-                Issue(
-                    f"{where} row 1", f"unknown column {text!r} (column {letter}); expected {', '.join(fields)}", text
-                )
-            )
-        elif name in columns.values():
-            issues.append(Issue(f"{where} row 1", f"column {name!r} appears twice", name))
-        else:
-            columns[index] = name
-    required = [name for name, info in SHEET_MODELS[section].model_fields.items() if info.is_required()]
-    missing = [name for name in required if name not in columns.values()]
-    if missing:
-        issues.append(Issue(f"{where} row 1", f"missing column(s) {', '.join(missing)}", missing[0]))
-        return
-    for number, values in enumerate(rows, start=2):
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-            continue
-        record: dict[str, Any] = {}
-        for index, value in enumerate(values):
-            if value is None or (isinstance(value, str) and not value.strip()):
-                continue
-            if index not in columns:
-                letter = get_column_letter(index + 1)
-                issues.append(Issue(f"{where} row {number}", f"value in column {letter}, which has no known header"))
-                continue
-            record[columns[index]] = _xlsx_cell(value)
-        yield number, record
+    model = SHEET_MODELS[section]
+    required = [name for name, info in model.model_fields.items() if info.is_required()]
+    return sheets.read_sheet_rows(
+        ws,
+        fields=list(model.model_fields),
+        required=required,
+        aliases=CONFIG_HEADER_ALIASES[section],
+        where=where,
+        issues=issues,
+    )
 
 
 def _load_xlsx(path: Path) -> IotConfigDocument:
@@ -345,7 +274,7 @@ def _load_xlsx(path: Path) -> IotConfigDocument:
     try:
         seen: dict[str, str] = {}
         for ws in workbook.worksheets:
-            section = _sheet_section(ws.title)
+            section = sheets.sheet_section(ws.title, SHEET_MODELS, SHEET_ALIASES)
             if section == "":
                 continue
             if section is None:
@@ -362,7 +291,7 @@ def _load_xlsx(path: Path) -> IotConfigDocument:
                 try:
                     item = SHEET_MODELS[section].model_validate(record)
                 except ValidationError as exc:
-                    issues.extend(Issue(row_where, _message(e), _field(e["loc"][:1])) for e in exc.errors())
+                    issues.extend(Issue(row_where, sheets.error_message(e), _field(e["loc"][:1])) for e in exc.errors())
                     continue
                 locations.append((section, len(items), row_where))
                 items.append(item)
@@ -485,7 +414,7 @@ def _device_record(
             name = _field(error["loc"][:1])
             if name in ("lng", "lat") and problems:
                 continue  # already said, better, by parse_coordinates
-            problems.append(Issue(where, _message(error), name))
+            problems.append(Issue(where, sheets.error_message(error), name))
         issues.extend(problems)
         return None
     if problems:

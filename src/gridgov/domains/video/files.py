@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
+from gridgov.core import sheets
 from gridgov.core.errors import InputError, Issue
 from gridgov.domains.areas import files as area_files
 from gridgov.domains.video.schemas import CODE_MAX, AlgorithmDocument, AlgorithmIn
@@ -356,9 +356,9 @@ def algorithms_from_data(data: Any, *, source: str) -> list[AlgorithmRecord]:
                 items = data.get("algorithms")
                 item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
                 where = _item_where(source, loc[1], item)
-                issues.append(Issue(where, _message(error), ".".join(str(p) for p in loc[2:]) or None))
+                issues.append(Issue(where, sheets.error_message(error), ".".join(str(p) for p in loc[2:]) or None))
             else:
-                issues.append(Issue(source, _message(error), ".".join(str(p) for p in loc) or None))
+                issues.append(Issue(source, sheets.error_message(error), ".".join(str(p) for p in loc) or None))
         raise InputError(issues, summary) from None
     records = [
         AlgorithmRecord(where=_item_where(source, index, item.model_dump()), item=item)
@@ -375,20 +375,6 @@ def _item_where(source: str, index: int, item: Any) -> str:
     if code:
         where += f" (algorithm {code}" + (f", source {item['source']}" if item.get("source") else "") + ")"
     return where
-
-
-def _message(error: ErrorDetails) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    message = error["msg"].removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool):
-        message += f", got {value!r}"
-    return message
 
 
 def _algorithms_from_xlsx(path: Path, summary: str) -> list[AlgorithmRecord]:
@@ -442,7 +428,7 @@ def _algorithms_from_xlsx(path: Path, summary: str) -> list[AlgorithmRecord]:
         except ValidationError as exc:
             for error in exc.errors():
                 field = str(error["loc"][0]) if error["loc"] else None
-                issues.append(Issue(where, _message(error), columns.get(field or "", field)))
+                issues.append(Issue(where, sheets.error_message(error), columns.get(field or "", field)))
     if issues:
         raise InputError(issues, summary)
     if not records:
