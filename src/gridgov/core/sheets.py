@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import yaml
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from pydantic_core import ErrorDetails
@@ -110,3 +111,30 @@ def read_sheet_rows(
                 continue
             record[columns[index]] = cell_value(value)
         yield number, record
+
+
+# NOTE: the libyaml parser and emitter are several times faster than the pure-Python ones; both behave the same.
+SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+INT, FLOAT, TIMESTAMP = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"
+
+
+def yaml_loader(plain: frozenset[str]) -> type[yaml.SafeLoader]:
+    """Returns a safe YAML loader that leaves the scalars of the `plain` tags as text (codes like 0101 keep their
+    leading zero; dates stay as written, for the file model to read)."""
+    loader = type("PlainLoader", (SafeLoader,), {})
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in plain]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return loader
+
+
+def assign(row: Any, values: Mapping[str, Any]) -> bool:
+    """Sets `values` on an ORM row; returns whether anything changed (an import counts updated vs unchanged)."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed

@@ -236,22 +236,7 @@ def _field(loc: tuple[int | str, ...]) -> str | None:
 
 # --- YAML -------------------------------------------------------------------------------------------------------
 
-_PLAIN_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
-
-
-# NOTE: the libyaml parser and emitter are several times faster than the pure-Python ones; both behave the same.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
-    """A safe loader that keeps numbers and dates as text, so codes like 0101 keep their leading zero."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _PLAIN_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+_Loader = sheets.yaml_loader(frozenset({sheets.INT, sheets.FLOAT, sheets.TIMESTAMP}))
 
 
 def _load_yaml(path: Path) -> CatalogDocument:
@@ -297,7 +282,7 @@ class _FlowList(list[Any]):
     """A list written on one line ([井盖, 窨井])."""
 
 
-class _Dumper(_SafeDumper):  # type: ignore[misc,valid-type]
+class _Dumper(sheets.SafeDumper):  # type: ignore[misc,valid-type]
     """Writes catalogue YAML for people: block style, flow style for short maps and lists, `|` for long text."""
 
 

@@ -254,6 +254,15 @@ class SectionCount(BaseModel):
     unchanged: int = 0
     deleted: int = 0
 
+    def add(self, *, created: bool, changed: bool) -> None:
+        """Counts one row: created, else updated when it changed, else unchanged."""
+        if created:
+            self.created += 1
+        elif changed:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
 
 class CatalogReport(BaseModel):
     """What an import did, section by section."""

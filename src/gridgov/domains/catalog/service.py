@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from gridgov.core import sheets
 from gridgov.core.errors import InputError, Issue, NotFoundError
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
@@ -59,25 +60,6 @@ def write_file(document: CatalogDocument, path: Path) -> None:
 # --- import -----------------------------------------------------------------------------------------------------
 
 
-def _assign(row: Any, values: dict[str, Any]) -> bool:
-    """Sets `values` on `row`; returns whether anything changed."""
-    changed = False
-    for name, value in values.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    return changed
-
-
-def _count(counts: SectionCount, created: bool, changed: bool) -> None:
-    if created:
-        counts.created += 1
-    elif changed:
-        counts.updated += 1
-    else:
-        counts.unchanged += 1
-
-
 def _area_id(state: ImportState, code: str | None) -> int | None:
     return state.areas[code][0] if code else None
 
@@ -100,7 +82,7 @@ def _write_units(db: Session, items: list[UnitIn], state: ImportState, counts: S
             db.add(unit)
             outcome.append((True, True))
         else:
-            outcome.append((False, _assign(unit, values)))
+            outcome.append((False, sheets.assign(unit, values)))
     # Parents once every unit exists, so a file may list children before their parents.
     for item, (created, changed) in zip(items, outcome, strict=True):
         unit = state.units[item.code]
@@ -108,7 +90,7 @@ def _write_units(db: Session, items: list[UnitIn], state: ImportState, counts: S
         if created or unit.parent_id != (parent.id if parent else None):
             unit.parent = parent
             changed = True
-        _count(counts, created, changed)
+        counts.add(created=created, changed=changed)
 
 
 def _write_matter_types(db: Session, items: list[MatterTypeIn], state: ImportState, report: CatalogReport) -> None:
@@ -135,8 +117,8 @@ def _write_matter_types(db: Session, items: list[MatterTypeIn], state: ImportSta
             db.add(matter)
             changed = True
         else:
-            changed = _assign(matter, values)
-        _count(report.matter_types, created, changed)
+            changed = sheets.assign(matter, values)
+        report.matter_types.add(created=created, changed=changed)
         _replace_time_limits(matter, item, report.time_limits)
 
 
@@ -159,7 +141,7 @@ def _replace_time_limits(matter: MatterType, item: MatterTypeIn, counts: Section
             matter.time_limits.append(TimeLimit(urgency=urgency, stage=stage, amount=amount, unit=unit))
             counts.created += 1
         else:
-            _count(counts, False, _assign(row, {"amount": amount, "unit": unit}))
+            counts.add(created=False, changed=sheets.assign(row, {"amount": amount, "unit": unit}))
 
 
 def _write_responsibilities(
@@ -181,13 +163,13 @@ def _write_responsibilities(
             )
             state.rules[(item.matter, item.area)] = rule
             db.add(rule)
-            _count(counts, True, True)
+            counts.add(created=True, changed=True)
             continue
-        changed = _assign(rule, values)
+        changed = sheets.assign(rule, values)
         if rule.unit_id != (unit.id if unit else None):
             rule.unit = unit
             changed = True
-        _count(counts, False, changed)
+        counts.add(created=False, changed=changed)
 
 
 def _write_grid_access(db: Session, items: list[GridAccessIn], state: ImportState, counts: SectionCount) -> None:
@@ -200,9 +182,9 @@ def _write_grid_access(db: Session, items: list[GridAccessIn], state: ImportStat
             )
             state.access[(item.matter, item.area)] = entry
             db.add(entry)
-            _count(counts, True, True)
+            counts.add(created=True, changed=True)
         else:
-            _count(counts, False, _assign(entry, values))
+            counts.add(created=False, changed=sheets.assign(entry, values))
 
 
 def _write_powers(db: Session, items: list[PowerIn], state: ImportState, counts: SectionCount) -> None:
@@ -214,16 +196,16 @@ def _write_powers(db: Session, items: list[PowerIn], state: ImportState, counts:
         if power is None:
             power = state.powers[item.code] = PowerItem(code=item.code, unit=unit, matter_types=matters, **values)
             db.add(power)
-            _count(counts, True, True)
+            counts.add(created=True, changed=True)
             continue
-        changed = _assign(power, values)
+        changed = sheets.assign(power, values)
         if power.unit_id != unit.id:
             power.unit = unit
             changed = True
         if sorted(m.code for m in power.matter_types) != sorted(m.code for m in matters):
             power.matter_types = matters
             changed = True
-        _count(counts, False, changed)
+        counts.add(created=False, changed=changed)
 
 
 def _write_crosswalks(
@@ -240,13 +222,13 @@ def _write_crosswalks(
             row.matter_type = matter
             stored[(item.source, item.external_code)] = row
             db.add(row)
-            _count(counts, True, True)
+            counts.add(created=True, changed=True)
             continue
-        changed = _assign(row, {"external_name": item.external_name})
+        changed = sheets.assign(row, {"external_name": item.external_name})
         if row.matter_type_id != matter.id:
             row.matter_type = matter
             changed = True
-        _count(counts, False, changed)
+        counts.add(created=False, changed=changed)
     return counts
 
 

@@ -153,19 +153,7 @@ def describe_item(source: str, section: str, index: int, item: Any) -> str:
     return f"{where} (code {code}{scope})"
 
 
-_PLAIN_TAGS = {"tag:yaml.org,2002:timestamp"}
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
-    """A safe loader that keeps dates as text (numbers stay numbers: thresholds are numbers)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _PLAIN_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+_Loader = sheets.yaml_loader(frozenset({sheets.TIMESTAMP}))
 
 
 def _load_yaml(path: Path) -> IotConfigDocument:
@@ -220,7 +208,7 @@ class _Flow(dict[str, Any]):
     """A mapping written on one line ({tilt: °, battery: '%'})."""
 
 
-class _Dumper(_SafeDumper):  # type: ignore[misc,valid-type]
+class _Dumper(sheets.SafeDumper):  # type: ignore[misc,valid-type]
     """Writes config YAML for people: block style, properties on one line."""
 
 

@@ -15,7 +15,11 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 from gridgov.core.geo import Crs
-from gridgov.domains.catalog.schemas import FileModel, Flag
+from gridgov.domains.catalog.schemas import (
+    FileModel,
+    Flag,
+    SectionCount,  # the catalogue's import counts
+)
 from gridgov.domains.iot.enums import (
     AlarmState,
     AlertCategory,
@@ -278,14 +282,6 @@ class DeviceStateChange(BaseModel):
 
 
 # --- Import reports ---------------------------------------------------------------------------------------------
-
-
-class SectionCount(BaseModel):
-    """How many rows of one section an import created, updated or left unchanged."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
 
 
 class ConfigReport(BaseModel):

@@ -38,7 +38,7 @@ KINDS = ("路口球机", "沿街枪机", "高点全景")
 
 def _algorithm_data() -> Any:
     text = resources.files("gridgov.demo").joinpath("data/video.yaml").read_text(encoding="utf-8")
-    return yaml.load(text, Loader=files.CodeLoader)
+    return yaml.load(text, Loader=files.LOADER)
 
 
 def _spread(pool: list[Any], wanted: int) -> list[Any]:

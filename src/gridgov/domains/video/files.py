@@ -297,18 +297,7 @@ def _camera(
 
 # --- algorithm mappings --------------------------------------------------------------------------------------------
 
-_PLAIN_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp"}
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class CodeLoader(_SafeLoader):  # type: ignore[misc,valid-type]
-    """A safe loader that keeps integers and dates as text, so codes like 0101 keep their leading zero."""
-
-
-CodeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _PLAIN_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+LOADER = sheets.yaml_loader(frozenset({sheets.INT, sheets.TIMESTAMP}))  # codes like 0101 stay text
 
 
 @dataclass(frozen=True)
@@ -331,7 +320,7 @@ def read_algorithms(path: Path) -> list[AlgorithmRecord]:
     if suffix == ".xlsx":
         return _algorithms_from_xlsx(path, summary)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=CodeLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
     except UnicodeDecodeError as exc:
         raise InputError([Issue(path.name, f"not UTF-8 text: {exc}")], summary) from None
     except yaml.YAMLError as exc:
