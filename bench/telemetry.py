@@ -23,9 +23,6 @@ import datetime as dt
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,6 +52,8 @@ from gridgov.domains.iot.models import Alarm, AlarmRule, Device, DeviceType, Rea
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test suite's throwaway PostgreSQL and Mosquitto helpers
+
+from intake import server  # noqa: E402 - bench/ is on the path when a bench script runs; one server helper
 
 TARGET_RATIO = 0.5
 BATCH = 500
@@ -288,16 +287,9 @@ def bench_in_process(engine: Engine, devices: dict[str, tuple[int, str]], timeli
 # --- 2. over HTTP ------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve(database_url: str) -> Iterator[str]:
     """Runs `gridgov serve` (no jobs, no MQTT) on a free loopback port; yields its base URL."""
-    port = _free_port()
     env = {
         **os.environ,
         "GRIDGOV_DATABASE_URL": database_url,
@@ -305,31 +297,8 @@ def serve(database_url: str) -> Iterator[str]:
         "GRIDGOV_EMBEDDED_JOBS": "false",
     }
     env.pop("GRIDGOV_MQTT_URL", None)
-    command = [sys.executable, "-m", "gridgov.cli", "serve", "--no-migrate", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, cwd=ROOT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start within 30 s") from None
-                time.sleep(0.05)
+    with server([sys.executable, "-m", "gridgov.cli", "serve", "--no-migrate"], env) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def gateway_token(engine: Engine) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,7 +14,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from pydantic_core import ErrorDetails
 
-from gridgov.core.errors import Issue
+from gridgov.core.errors import InputError, Issue
 
 # Sheets a workbook may carry besides its sections (instructions for whoever fills it in).
 NOTE_SHEETS = frozenset({"readme", "notes", "说明", "填表说明"})
@@ -138,3 +139,17 @@ def assign(row: Any, values: Mapping[str, Any]) -> bool:
             setattr(row, name, value)
             changed = True
     return changed
+
+
+def read_yaml(path: Path, *, loader: type[yaml.SafeLoader], summary: str) -> Any:
+    """Returns the data of a UTF-8 YAML file, or raises InputError naming the line and column of a syntax error."""
+    name = path.name
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except UnicodeDecodeError as exc:
+        raise InputError([Issue(name, f"not UTF-8 text: {exc}")], summary=summary) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name} line {mark.line + 1} column {mark.column + 1}" if mark else name
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError([Issue(where, f"not valid YAML: {problem}")], summary=summary) from None

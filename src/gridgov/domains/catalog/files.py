@@ -242,15 +242,7 @@ _Loader = sheets.yaml_loader(frozenset({sheets.INT, sheets.FLOAT, sheets.TIMESTA
 def _load_yaml(path: Path) -> CatalogDocument:
     name = path.name
     summary = f"{name}: catalogue rejected"
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except UnicodeDecodeError as exc:
-        raise InputError([Issue(name, f"not UTF-8 text: {exc}")], summary=summary) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name} line {mark.line + 1} column {mark.column + 1}" if mark else name
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError([Issue(where, f"not valid YAML: {problem}")], summary=summary) from None
+    data = sheets.read_yaml(path, loader=_Loader, summary=summary)
     if data is None:
         data = {}
     if not isinstance(data, dict):

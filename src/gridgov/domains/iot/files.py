@@ -159,15 +159,7 @@ _Loader = sheets.yaml_loader(frozenset({sheets.TIMESTAMP}))
 def _load_yaml(path: Path) -> IotConfigDocument:
     name = path.name
     summary = _rejected(name)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except UnicodeDecodeError as exc:
-        raise InputError([Issue(name, f"not UTF-8 text: {exc}")], summary=summary) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name} line {mark.line + 1} column {mark.column + 1}" if mark else name
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError([Issue(where, f"not valid YAML: {problem}")], summary=summary) from None
+    data = sheets.read_yaml(path, loader=_Loader, summary=summary)
     return parse_config(data, source=name)
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from gridgov.core import sheets
@@ -319,14 +318,7 @@ def read_algorithms(path: Path) -> list[AlgorithmRecord]:
         raise InputError([Issue(str(path), "file not found")], summary)
     if suffix == ".xlsx":
         return _algorithms_from_xlsx(path, summary)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
-    except UnicodeDecodeError as exc:
-        raise InputError([Issue(path.name, f"not UTF-8 text: {exc}")], summary) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path.name} line {mark.line + 1} column {mark.column + 1}" if mark else path.name
-        raise InputError([Issue(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")], summary) from None
+    data = sheets.read_yaml(path, loader=LOADER, summary=summary)
     return algorithms_from_data(data, source=path.name)
 
 
