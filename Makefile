@@ -35,6 +35,8 @@ bench: install
 	$(BIN)/python bench/locate.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/telemetry.py
+	$(BIN)/python bench/triage.py
+	$(BIN)/python bench/duplicates.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

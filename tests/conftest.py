@@ -22,6 +22,7 @@ from gridgov import migrations
 from gridgov.config import Settings, get_settings
 from gridgov.core.auth import get_auth_transactions
 from gridgov.core.db import create_db_engine, dispose_engines, get_db, get_write_db
+from gridgov.domains.triage import registry as triage_registry
 from gridgov.main import create_app
 from tests.pg import PgServer, find_pg_bin, start_pg
 
@@ -88,6 +89,7 @@ def db(engine: Engine) -> Iterator[Session]:
         session.close()
         outer.rollback()
         connection.close()
+        triage_registry.forget()  # the loaded model and its label map were read inside the rolled-back data
 
 
 @pytest.fixture

@@ -40,8 +40,18 @@ class Settings(BaseSettings):
         "NORMAL", description="SQLite WAL durability: NORMAL (fast) or FULL (fsync every commit)."
     )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted upload (photo) in bytes.")
-    duplicate_radius_m: float = Field(50.0, gt=0, description="Duplicate suggestions: same matter type within R m.")
-    duplicate_window_hours: float = Field(72.0, gt=0, description="Duplicate suggestions: reported within T hours.")
+    duplicate_radius_m: float = Field(
+        50.0, gt=0, description="Duplicate suggestions: located open cases within R m are candidates."
+    )
+    duplicate_window_hours: float = Field(
+        72.0, gt=0, description="Duplicate suggestions: open cases reported within T hours are candidates."
+    )
+    duplicate_min_score: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="Duplicate suggestions: candidates scoring at least this (text, distance, time, matter type).",
+    )
     photo_gps_max_distance_m: float = Field(
         500.0, gt=0, description="Flag a case whose photo's EXIF GPS is farther than this from the reported point."
     )
@@ -86,6 +96,17 @@ class Settings(BaseSettings):
     )
     telemetry_max_future_s: float = Field(
         300.0, ge=0, description="A reading timestamped more than this far in the future is refused."
+    )
+    hotspot_window_days: float = Field(30.0, gt=0, description="Hotspots are found among cases of the last N days.")
+    hotspot_min_size: int = Field(5, ge=2, description="A hotspot has at least this many similar cases.")
+    hotspot_min_similarity: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="Cases form a hotspot when their texts are at least this similar on average (mean cosine).",
+    )
+    hotspot_radius_m: float = Field(
+        1000.0, gt=0, description="Located cases of one hotspot lie within this distance of each other's neighbours."
     )
     embedded_jobs: bool = Field(
         True, description="Run background jobs (SLA sweep ...) inside `gridgov serve`; off when workers run them."

@@ -28,8 +28,14 @@ def test_runner_runs_every_job_until_stopped_and_survives_failures():
     assert len(calls) == count  # stopped
 
 
-def test_the_sla_sweep_the_rate_counter_pruning_and_the_iot_jobs_are_registered():
-    assert [job.name for job in JOBS] == ["sla-sweep", "prune-rate-counters", "iot-offline-sweep", "iot-prune-readings"]
+def test_the_sla_sweep_the_rate_counter_pruning_the_iot_and_the_hotspot_jobs_are_registered():
+    assert [job.name for job in JOBS] == [
+        "sla-sweep",
+        "prune-rate-counters",
+        "iot-offline-sweep",
+        "iot-prune-readings",
+        "triage-hotspots",
+    ]
     assert {job.name: job.interval_s for job in JOBS}["iot-prune-readings"] == 86400.0
 
 

@@ -51,11 +51,17 @@ def _iot_prune_readings(engine: Engine) -> object:
     return jobs.prune(engine=engine)
 
 
+def _triage_hotspots(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.triage.jobs")
+    return jobs.refresh_hotspots(engine=engine)
+
+
 JOBS: tuple[Job, ...] = (
     Job("sla-sweep", 30.0, _sla_sweep),
     Job("prune-rate-counters", 3600.0, _prune_rate_counters),
     Job("iot-offline-sweep", 60.0, _iot_offline_sweep),
     Job("iot-prune-readings", 86400.0, _iot_prune_readings),
+    Job("triage-hotspots", 900.0, _triage_hotspots),
 )
 
 

@@ -45,7 +45,7 @@ SCOPE_LABELS = {
 ACTIONS: dict[str, str] = {
     "case.view": "See cases: lists, map, detail, timeline, attachments",
     "case.report": "Report a case (上报), including on-the-spot handling (即时处置)",
-    "case.register": "Register, reject or merge a reported case (立案, 不予立案, 并单)",
+    "case.register": "Register, reject, merge or reclassify a reported case (立案, 不予立案, 并单, 改类)",
     "case.dispatch": "Dispatch a case to a handling unit (派遣)",
     "case.handle": "Sign, return, start and finish; ask for extension or suspension (签收, 回退, 处置, 申请延期/挂账)",
     "case.verify": "Confirm a public report on site, check a handled case, order rework (核实, 核查, 返工)",
@@ -68,6 +68,9 @@ ACTIONS: dict[str, str] = {
     "area.manage": "Import and edit the area tree",
     "resident.view": "See resident records, masked (人口信息, 脱敏)",
     "resident.unmask": "See a resident's ID number and phone in clear (every read is audited)",
+    "triage.view": "See triage: hotspots (高频事项), classification and duplicate suggestions, the models",
+    "triage.manage": "Add triage models and choose the one intake uses (分类模型)",
+    "hotspot.decide": "Turn a hotspot into one supervised case, or dismiss it",
     "export.request": "Ask for an export of data",
     "export.approve": "Approve an export request",
 }
@@ -90,6 +93,8 @@ _DISPATCHER: dict[str, Scope] = {
     "resident.view": A,
     "visit.view": A,
     "export.request": A,
+    "triage.view": A,
+    "hotspot.decide": A,
 }
 
 # NOTE: the one permission table. The administrator manages accounts and reference data but sees no cases or
@@ -106,6 +111,8 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "resident.view": A,
         "export.request": A,
         "export.approve": A,
+        "triage.view": A,
+        "hotspot.decide": A,
     },
     Role.district_dispatcher: dict(_DISPATCHER),
     Role.street_dispatcher: dict(_DISPATCHER),
@@ -140,6 +147,7 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "catalog.manage": ALL,
         "area.manage": ALL,
         "device.manage": ALL,
+        "triage.manage": ALL,
     },
     Role.citizen: {"case.view": OWN, "case.report": OWN, "case.rate": OWN},
     Role.system: {
@@ -160,11 +168,11 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
 ACTION_TOKEN_SCOPES: dict[str, TokenScope] = {
     action: (
         TokenScope.cases_read
-        if action in ("case.view", "visit.view", "device.view")
+        if action in ("case.view", "visit.view", "device.view", "triage.view")
         else TokenScope.residents_read  # personal data, like the resident register
         if action == "case.contact"
         else TokenScope.cases_write
-        if action.startswith("case.") or action in ("visit.log", "telemetry.ingest", "video.feedback")
+        if action.startswith("case.") or action in ("visit.log", "telemetry.ingest", "video.feedback", "hotspot.decide")
         else TokenScope.residents_read
         if action.startswith("resident.")
         else TokenScope.exports
@@ -184,6 +192,7 @@ CASE_ACTION_PERMISSIONS: dict[Action, str] = {
     Action.register: "case.register",
     Action.reject: "case.register",
     Action.merge: "case.register",
+    Action.reclassify: "case.register",
     Action.dispatch: "case.dispatch",
     Action.sign: "case.handle",
     Action.return_: "case.handle",

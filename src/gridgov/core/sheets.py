@@ -1,11 +1,17 @@
 """Reading data files people edit by hand (XLSX sheets, YAML sections) into pydantic models, with errors that
-name the sheet, row and column — shared by the catalogue, the IoT configuration and the video mappings.
+name the sheet, row and column — shared by the catalogue, the IoT configuration and the video mappings — and
+reading exported tables (XLSX or CSV in UTF-8 or GBK/GB18030) into numbered rows, for the hotline import and
+the triage training files.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import zipfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pydantic_core import ErrorDetails
 
 from gridgov.core.errors import InputError, Issue
+from gridgov.domains.areas.files import decode_text
 
 # Sheets a workbook may carry besides its sections (instructions for whoever fills it in).
 NOTE_SHEETS = frozenset({"readme", "notes", "说明", "填表说明"})
@@ -153,3 +160,89 @@ def read_yaml(path: Path, *, loader: type[yaml.SafeLoader], summary: str) -> Any
         where = f"{name} line {mark.line + 1} column {mark.column + 1}" if mark else name
         problem = getattr(exc, "problem", None) or str(exc)
         raise InputError([Issue(where, f"not valid YAML: {problem}")], summary=summary) from None
+
+
+# --- exported tables (XLSX or CSV) as numbered rows -------------------------------------------------------------
+
+TABLE_SUFFIXES = (".xlsx", ".csv")
+
+
+@dataclass
+class Table:
+    """The raw rows of one sheet or CSV file, each with its number as Excel shows it (the header is a row too)."""
+
+    source: str  # "orders.xlsx sheet 工单明细" or "orders.csv": where an error message says the problem is
+    sheet: str | None = None
+    rows: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
+
+
+def read_file(path: Path, *, summary: str = "file not read") -> bytes:
+    """Returns the bytes of the file at `path`; raises InputError if it is missing or cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError([Issue(str(path), "no such file")], summary)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError([Issue(str(path), f"cannot read the file: {exc.strerror or exc}")], summary) from None
+
+
+def read_table(data: bytes, filename: str, *, sheet: str | None = None, summary: str | None = None) -> Table:
+    """Returns the rows of an XLSX sheet (the first unless `sheet`) or a CSV file given as bytes.
+
+    The suffix of `filename` says which; a CSV may be UTF-8 (with or without BOM) or GB18030 (a superset of GBK),
+    separated by commas, semicolons or tabs. Raises InputError (with `summary`, default "<filename>: not read")
+    for an empty, unreadable or unsupported file.
+    """
+    summary = summary or f"{filename}: not read"
+    suffix = Path(filename).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        message = f"unsupported file type {suffix or '(none)'!r}: expected .xlsx or .csv"
+        raise InputError([Issue(filename, message)], summary)
+    if not data:
+        raise InputError([Issue(filename, "the file is empty")], summary)
+    if suffix == ".xlsx":
+        title, rows = _xlsx_rows(data, filename, sheet, summary)
+        return Table(source=f"{filename} sheet {title}", sheet=title, rows=rows)
+    if sheet is not None:
+        raise InputError([Issue(filename, "a CSV file has no sheets; leave out --sheet")], summary)
+    return Table(source=filename, rows=_csv_rows(data, filename, summary))
+
+
+def _xlsx_rows(
+    data: bytes, filename: str, sheet: str | None, summary: str
+) -> tuple[str, list[tuple[int, tuple[Any, ...]]]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InputError([Issue(filename, f"not a readable XLSX workbook ({exc})")], summary) from None
+    try:
+        if sheet is None:
+            worksheet = workbook.worksheets[0]
+        elif sheet in workbook.sheetnames:
+            worksheet = workbook[sheet]
+        else:
+            message = f"no sheet named {sheet!r} (sheets: {', '.join(workbook.sheetnames)})"
+            raise InputError([Issue(filename, message)], summary)
+        rows = [(number, values) for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1)]
+        return worksheet.title, rows
+    finally:
+        workbook.close()
+
+
+def _csv_rows(data: bytes, filename: str, summary: str) -> list[tuple[int, tuple[Any, ...]]]:
+    try:
+        text = decode_text(data, filename)  # UTF-8 (BOM dropped), else GB18030, a superset of GBK
+    except InputError as error:
+        raise InputError(error.issues, summary) from None
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count) if first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        # NOTE: numbered by record, not by line: a quoted cell spanning lines is one row, as Excel shows it.
+        return [(number, tuple(values)) for number, values in enumerate(reader, start=1)]
+    except csv.Error as exc:
+        issue = Issue(f"{filename} row {reader.line_num}", f"not valid CSV: {exc}")
+        raise InputError([issue], summary) from None

@@ -56,6 +56,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.register: N_("Register"),
     Action.reject: N_("Reject"),
     Action.merge: N_("Merge"),
+    Action.reclassify: N_("Reclassify"),
     Action.dispatch: N_("Dispatch"),
     Action.sign: N_("Sign"),
     Action.return_: N_("Return"),
@@ -162,6 +163,8 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
         links += [("/inbox", N_("My inbox")), ("/cases", N_("Cases"))]
     if can(actor, "case.dispatch") or can(actor, "case.register"):
         links.append(("/queue", N_("Dispatch queue")))
+    if can(actor, "triage.view"):
+        links.append(("/hotspots", N_("Hotspots")))
     # NOTE: imported here: the intake service imports the case service, which uses this module's labels.
     from gridgov.domains.intake.service import CHANNEL_ROLES
 

@@ -53,7 +53,7 @@ def load(
     table.add_row("grid access entries", f"{report.grid_access:,}")
     table.add_row("power items", f"{report.powers:,}")
     table.add_row("12345 category crosswalk", f"{report.crosswalks:,}")
-    for what, count in {**report.iot, **report.video}.items():
+    for what, count in {**report.iot, **report.video, **report.triage}.items():
         table.add_row(what.replace("_", " "), f"{count:,}")
     console.print(table)
     console.print(

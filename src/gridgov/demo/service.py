@@ -20,6 +20,7 @@ from gridgov.domains.areas.models import Area
 from gridgov.domains.catalog import service as catalog_service
 from gridgov.domains.catalog.schemas import CatalogReport
 from gridgov.domains.iot import demo as iot_demo
+from gridgov.domains.triage import demo as triage_demo
 from gridgov.domains.video import demo as video_demo
 
 SOURCE = "gridgov demo"
@@ -41,6 +42,7 @@ class DemoReport:
     crosswalks: int = 0
     iot: dict[str, int] = field(default_factory=dict)  # device types, rules, devices
     video: dict[str, int] = field(default_factory=dict)  # sources, cameras, algorithm mappings
+    triage: dict[str, int] = field(default_factory=dict)  # the default classifier: labels, training texts
 
 
 def has_areas(*, db: Session) -> bool:
@@ -69,4 +71,5 @@ def load(*, db: Session, seed: int = SEED) -> DemoReport:
     report.crosswalks = len(document.crosswalks)
     report.iot = iot_demo.load_demo(db=db)
     report.video = video_demo.load_demo(db=db)
+    report.triage = triage_demo.load_default_model(db=db)
     return report

@@ -17,6 +17,7 @@ DOMAINS: tuple[str, ...] = (
     "hotline",
     "iot",
     "video",
+    "triage",
 )
 
 

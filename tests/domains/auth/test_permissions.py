@@ -67,6 +67,9 @@ resident.view    area   area       area   area      area       -       -       -
 resident.unmask  -      -          -      area      area       -       -       -     -       -
 export.request   area   area       area   area      -          -       -       -     -       -
 export.approve   area   -          -      -         -          -       -       -     -       -
+triage.view      area   area       area   -         -          -       -       -     -       -
+triage.manage    -      -          -      -         -          -       -       all   -       -
+hotspot.decide   area   area       area   -         -          -       -       -     -       -
 """
 COLUMN_ROLES = [
     Role.district_leader,

@@ -756,7 +756,7 @@ def test_report_with_a_photo(api):
 def test_every_case_route_is_in_the_openapi_document(client):
     document = client.get("/openapi.json").json()
     routes = [r for r in cases_router.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 28  # create, list, detail, timeline, contact, 21 actions, media upload and download
+    assert len(routes) == 29  # create, list, detail, timeline, contact, 22 actions, media upload and download
     for route in routes:
         path = f"/api/v1{route.path}"
         assert path in document["paths"], path
@@ -766,9 +766,9 @@ def test_every_case_route_is_in_the_openapi_document(client):
     action_paths = {
         f"/api/v1/cases/{{case_id}}/{name}"
         for name in (
-            "confirm", "register", "reject", "merge", "dispatch", "sign", "return", "start", "finish", "verify",
-            "extension-requests", "extension-decisions", "suspension-requests", "suspension-decisions", "resume",
-            "supervise", "escalate", "rate", "reopen", "reasonableness", "notes",
+            "confirm", "register", "reject", "merge", "reclassify", "dispatch", "sign", "return", "start",
+            "finish", "verify", "extension-requests", "extension-decisions", "suspension-requests",
+            "suspension-decisions", "resume", "supervise", "escalate", "rate", "reopen", "reasonableness", "notes",
         )
     }  # fmt: skip
     assert action_paths <= set(document["paths"])

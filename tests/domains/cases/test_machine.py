@@ -21,6 +21,7 @@ EXPECTED: dict[tuple[CaseStage, Action], CaseStage | None] = {
     (S.verifying, A.register): S.registered,
     **{(s, A.reject): S.rejected for s in (S.reported, S.verifying, S.registered, S.returned)},
     **{(s, A.merge): S.merged for s in (S.reported, S.verifying, S.registered, S.returned)},
+    **{(s, A.reclassify): None for s in (S.reported, S.verifying, S.registered, S.returned)},
     (S.registered, A.dispatch): S.dispatched,
     (S.returned, A.dispatch): S.dispatched,
     (S.dispatched, A.sign): S.signed,

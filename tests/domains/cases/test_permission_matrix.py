@@ -31,6 +31,7 @@ SEGMENT_ACTIONS = {
     "register": Action.register,
     "reject": Action.reject,
     "merge": Action.merge,
+    "reclassify": Action.reclassify,
     "dispatch": Action.dispatch,
     "sign": Action.sign,
     "return": Action.return_,
@@ -53,6 +54,7 @@ GET_PERMISSIONS = {"contact": "case.contact"}  # reads other than the case itsel
 BODIES: dict[str, dict[str, Any]] = {
     "reject": {"reason_code": "not_a_problem"},
     "merge": {"parent_id": 1},
+    "reclassify": {"matter_type": "SJ0501"},
     "dispatch": {"unit": f"{STREET_W}-HWS"},
     "return": {"reason_code": "dispatch_error"},
     "finish": {"result": "已处置"},

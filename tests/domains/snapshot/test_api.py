@@ -267,3 +267,45 @@ def test_an_unreasonable_report_shows_the_ruling_reply(public, db, world, at):
     assert english["reply"].startswith("Thank you for your report. The request concerns a private matter")
     page = public.get(f"/s/track/{code}")
     assert "感谢您的反映" in page.text and "情绪激动" not in page.text
+
+
+def test_a_merged_report_follows_the_case_it_joined_to_its_result(public, db, world, at):
+    first = report(public, key="merge-first")["tracking_code"]
+    second = report(public, key="merge-second", description="公交站边上垃圾堆了好几天没人管")["tracking_code"]
+    parent = db.scalars(select(Case).where(Case.tracking_code == first)).one()
+    child = db.scalars(select(Case).where(Case.tracking_code == second)).one()
+    case_service.merge(db=db, case=child, parent=parent, ctx=Context.of(world.street_dispatcher, now=at.advance()))
+    upload(public, tiny_png())
+    drive_to_closed(world, db, parent, at)
+
+    status = public.get(f"/api/v1/public/cases/{second}").json()
+    assert status["number"] == child.number and status["stage"] == "closed"
+    assert status["reply"] == "垃圾已清运，现场已清扫" and status["agency"] == f"{STREET_W}环卫所"
+    assert [n["action"] for n in status["notes"]] == [
+        "report",
+        "merge",
+        "confirm",
+        "dispatch",
+        "sign",
+        "start",
+        "finish",
+        "verify",
+    ]
+    assert status["can_rate"] is False  # the rating is the parent reporter's; the merged reporter sees the result
+
+
+def test_a_merged_reporter_never_sees_the_parent_reporters_rating(public, db, world, at):
+    first = report(public, key="rated-first")["tracking_code"]
+    second = report(public, key="rated-second", description="公交站边上垃圾堆了好几天没人管")["tracking_code"]
+    parent = db.scalars(select(Case).where(Case.tracking_code == first)).one()
+    child = db.scalars(select(Case).where(Case.tracking_code == second)).one()
+    case_service.merge(db=db, case=child, parent=parent, ctx=Context.of(world.street_dispatcher, now=at.advance()))
+    upload(public, tiny_png())
+    drive_to_closed(world, db, parent, at)
+    at.advance(hours=1)
+    rated = public.post(f"/api/v1/public/cases/{first}/rating", json={"satisfaction": "unsatisfied", "comment": "差"})
+    assert rated.status_code == 200
+    status = public.get(f"/api/v1/public/cases/{second}").json()
+    actions = [n["action"] for n in status["notes"]]
+    assert "rate" not in actions and "reopen" not in actions
+    assert status["stage"] == "handling"  # the problem is being handled again; the child's reporter sees that

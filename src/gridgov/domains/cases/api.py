@@ -51,6 +51,7 @@ from gridgov.domains.cases.schemas import (
     Page,
     RateCommand,
     ReasonablenessCommand,
+    ReclassifyCommand,
     RejectCommand,
     ReturnCommand,
     SuperviseCommand,
@@ -234,6 +235,13 @@ def _unit(db: Session, code: str) -> Unit:
     return unit
 
 
+def _matter_type(db: Session, code: str) -> MatterType:
+    matter = db.scalars(select(MatterType).where(MatterType.code == code, MatterType.is_active)).first()
+    if matter is None:
+        raise Invalid(f"unknown matter type {code!r}", code="unknown_matter_type", field="matter_type")
+    return matter
+
+
 def _done(db: Session, case: Case, principal: Principal, action: Action) -> CaseRead:
     """Re-selects the written case through the caller's scope (STYLE rule 13) and returns its read model."""
     recheck_after_action(db, principal.actor, action, case, source_address=principal.source_address)
@@ -284,6 +292,21 @@ def merge_case(case_id: int, body: MergeCommand, db: WriteSession, principal: Wr
         db=db, case=case, parent=parent, ctx=_ctx(principal), note=body.note, expected_version=body.version
     )
     return _done(db, case, principal, Action.merge)
+
+
+@router.post("/cases/{case_id}/reclassify", response_model=CaseRead)
+def reclassify_case(case_id: int, body: ReclassifyCommand, db: WriteSession, principal: Writer) -> CaseRead:
+    """改类: correct the matter type before dispatch (e.g. pick one of the model's suggestions)."""
+    case = _acting(db, principal, case_id, Action.reclassify)
+    case_service.reclassify(
+        db=db,
+        case=case,
+        matter_type=_matter_type(db, body.matter_type),
+        ctx=_ctx(principal),
+        note=body.note,
+        expected_version=body.version,
+    )
+    return _done(db, case, principal, Action.reclassify)
 
 
 @router.post("/cases/{case_id}/dispatch", response_model=CaseRead)

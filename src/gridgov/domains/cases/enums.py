@@ -48,6 +48,7 @@ class Action(StrEnum):
     register = "register"  # 立案
     reject = "reject"  # 不予立案
     merge = "merge"  # 并单
+    reclassify = "reclassify"  # 改类: the dispatcher corrects the matter type before dispatch
     dispatch = "dispatch"  # 派遣
     sign = "sign"  # 签收
     return_ = "return"  # 回退

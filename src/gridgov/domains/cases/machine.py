@@ -43,6 +43,7 @@ TRANSITIONS: dict[Action, Transition] = {
         _t(Action.register, {S.reported, S.verifying}, S.registered, DISPATCHERS | SYSTEM),
         _t(Action.reject, {S.reported, S.verifying, S.registered, S.returned}, S.rejected, DISPATCHERS),
         _t(Action.merge, {S.reported, S.verifying, S.registered, S.returned}, S.merged, DISPATCHERS),
+        _t(Action.reclassify, {S.reported, S.verifying, S.registered, S.returned}, None, DISPATCHERS),
         _t(Action.dispatch, {S.registered, S.returned}, S.dispatched, DISPATCHERS | SYSTEM),
         _t(Action.sign, {S.dispatched}, S.signed, HANDLERS),
         _t(Action.return_, {S.dispatched, S.signed}, S.returned, HANDLERS),

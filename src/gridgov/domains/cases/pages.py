@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from gridgov.config import Settings
+from gridgov.config import Settings, get_settings
 from gridgov.core import media
 from gridgov.core.auth import After, AfterRequest
 from gridgov.core.db import DbSession, WriteSession
@@ -43,6 +43,8 @@ from gridgov.domains.cases.models import Case
 from gridgov.domains.cases.public import UNREASONABLE_REASONS
 from gridgov.domains.cases.service import REJECT_REASONS, RETURN_REASONS, CaseFilter, Context
 from gridgov.domains.catalog.models import MatterType, Unit
+from gridgov.domains.triage import duplicates as duplicate_service
+from gridgov.domains.triage.duplicates import DuplicateCandidate
 
 router = APIRouter(include_in_schema=False)
 # The public copies of citizens' photos (no login) are served by their own router, mounted with the pages.
@@ -253,6 +255,7 @@ def _detail_context(db: Session, principal: Principal, case: Case) -> dict[str, 
         "actions": actions_for(principal, case),
         "handling_unit": units.get(case.handling_unit_id or 0),
         "candidates": case.dispatch_candidates or [],
+        **_triage_context(db, principal, case),
         "reject_reasons": REJECT_REASONS,
         "return_reasons": RETURN_REASONS,
         "satisfactions": list(Satisfaction),
@@ -263,6 +266,27 @@ def _detail_context(db: Session, principal: Principal, case: Case) -> dict[str, 
         "errors": {},
         "values": {},
     }
+
+
+def _triage_context(db: Session, principal: Principal, case: Case) -> dict[str, Any]:
+    """Returns what triage suggests for a case awaiting dispatch: the model's labels and possible duplicates."""
+    if case.stage not in QUEUE_STAGES or not can(principal.actor, "triage.view"):
+        return {"classification": None, "duplicates": [], "matter_types": []}
+    matter_types = (
+        list(db.execute(select(MatterType.code, MatterType.name).where(MatterType.is_active).order_by(MatterType.code)))
+        if can(principal.actor, CASE_ACTION_PERMISSIONS[Action.reclassify])
+        else []
+    )
+    return {
+        "classification": case.classification,
+        "duplicates": _duplicates(db, principal, case),
+        "matter_types": matter_types,
+    }
+
+
+def _duplicates(db: Session, principal: Principal, case: Case) -> list[DuplicateCandidate]:
+    found = duplicate_service.suggest_for_case(db=db, case=case, limit=3)
+    return duplicate_service.visible_to(db=db, actor=principal.actor, candidates=found)
 
 
 def _pending_view(case: Case) -> dict[str, Any] | None:
@@ -307,6 +331,13 @@ def _unit_by_code(db: Session, code: str | None) -> Unit:
     if unit is None:
         raise Invalid(f"unknown unit {code!r}" if code else "choose a unit", code="unknown_unit")
     return unit
+
+
+def _matter_by_code(db: Session, code: str | None) -> MatterType:
+    matter = db.scalars(select(MatterType).where(MatterType.code == (code or ""), MatterType.is_active)).first()
+    if matter is None:
+        raise Invalid(f"unknown matter type {code!r}" if code else "choose a matter type", code="unknown_matter_type")
+    return matter
 
 
 def _co_units(db: Session, codes: str | None, unit: Unit) -> list[Unit]:
@@ -382,6 +413,9 @@ def run_action(
             case_service.reject(**common, reason_code=_required(form, "reason_code"), note=note)
         case Action.merge:
             case_service.merge(**common, parent=_parent(db, principal, _text(form, "parent")), note=note)
+        case Action.reclassify:
+            code = _text(form, "matter_type_other") or _text(form, "matter_type")
+            case_service.reclassify(**common, matter_type=_matter_by_code(db, code), note=note)
         case Action.dispatch:
             unit = _unit_by_code(db, _text(form, "unit_other") or _text(form, "unit"))
             co_units = _co_units(db, _text(form, "co_units"), unit)
@@ -474,13 +508,45 @@ async def post_case_action(
 # --- the dispatch queue ------------------------------------------------------------------------------------------
 
 BULK_OPS = {"dispatch": Action.dispatch, "merge": Action.merge, "reject": Action.reject}
+# One-click buttons of a queue row ("reclassify:<case id>:<matter type>", "merge:<case id>:<parent number>"): the
+# field each passes its argument in.
+QUICK_OPS = {"reclassify": (Action.reclassify, "matter_type"), "merge": (Action.merge, "parent")}
+TRIAGED_ROWS = 50  # rows of the queue that get duplicate suggestions (each costs a query and a text comparison)
 
 
 def _queue_context(db: Session, principal: Principal) -> dict[str, Any]:
     items, total = case_service.list_cases(
         db=db, filters=CaseFilter(stage=QUEUE_STAGES), limit=200, scope=_scoped(principal, "case.register")
     )
-    return {"cases": items, "total": total, "reject_reasons": REJECT_REASONS, "results": [], "values": {}}
+    triage = can(principal.actor, "triage.view")
+    duplicates = {case.id: _duplicates(db, principal, case) for case in (items[:TRIAGED_ROWS] if triage else [])}
+    return {
+        "cases": items,
+        "total": total,
+        "reject_reasons": REJECT_REASONS,
+        "results": [],
+        "values": {},
+        "triage": triage,
+        "duplicates": duplicates,
+        "min_confidence": get_settings().auto_dispatch_min_confidence,
+    }
+
+
+def _quick(db: Session, principal: Principal, after: AfterRequest, form: FormData, value: str) -> dict[str, Any]:
+    """Runs one row button of the queue (reclassify to a suggestion, merge into a suggested duplicate)."""
+    op, _, rest = value.partition(":")
+    case_id, _, argument = rest.partition(":")
+    if op not in QUICK_OPS or not case_id.isdigit() or not argument:
+        return {"case": None, "ok": False, "errors": [f"unknown queue operation {value!r}"]}
+    action, field = QUICK_OPS[op]
+
+    def one() -> str:
+        case = check_case(db, principal.actor, CASE_ACTION_PERMISSIONS[action], int(case_id), audit=defer_audit)
+        run_action(db, principal, case, action, FormData({field: argument, "note": _text(form, "note") or ""}))
+        return case.number
+
+    number, errors = attempt(db, after, one)
+    return {"case": number or case_id, "ok": not errors, "errors": errors}
 
 
 @router.get("/queue")
@@ -499,7 +565,10 @@ async def post_queue_bulk(request: Request, db: WriteSession, principal: PageUse
     action = BULK_OPS.get(op)
     ids = [int(v) for v in form.getlist("case") if isinstance(v, str) and v.isdigit()]
     results: list[dict[str, Any]] = []
-    if action is None:
+    if quick := _text(form, "quick"):
+        action, ids = None, []
+        results.append(_quick(db, principal, after, form, quick))
+    elif action is None:
         results.append({"case": None, "ok": False, "errors": ["choose dispatch, merge or reject"]})
     elif not ids:
         results.append({"case": None, "ok": False, "errors": ["tick at least one case"]})

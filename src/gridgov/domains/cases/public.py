@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -173,7 +173,60 @@ def public_views(*, db: Session, cases: Sequence[Case], locale: str = "zh_CN") -
     if unit_codes or unit_ids:
         for unit in db.scalars(select(Unit).where(or_(Unit.code.in_(unit_codes), Unit.id.in_(unit_ids)))):
             units[unit.code] = units[unit.id] = unit.name
-    return [_view(case, events[case.id], units, _) for case in cases]
+    views = [_view(case, events[case.id], units, _) for case in cases]
+    return _follow_parents(db=db, cases=cases, views=views, locale=locale)
+
+
+# What a merged report's reporter sees of the case it joined: its progress, not what concerns its reporter.
+_FOLLOWED_ACTIONS = frozenset(
+    {
+        Action.confirm,
+        Action.register,
+        Action.dispatch,
+        Action.sign,
+        Action.start,
+        Action.finish,
+        Action.verify,
+        Action.rework,
+        Action.return_,
+    }
+)
+
+
+def _follow_parents(*, db: Session, cases: Sequence[Case], views: list[PublicView], locale: str) -> list[PublicView]:
+    """Shows a merged report with the progress of the case it joined: its reporter gets the same result.
+
+    The merged report keeps its own number, title and log; stage, unit, deadline, reply and the log after the merge
+    come from the parent (followed through a parent that was itself merged later).
+    """
+    merged = {i: case.parent_id for i, case in enumerate(cases) if case.stage == CaseStage.merged and case.parent_id}
+    if not merged:
+        return views
+    parents = {p.id: p for p in db.scalars(select(Case).where(Case.id.in_(set(merged.values()))))}
+    ordered = [parents[pid] for pid in dict.fromkeys(merged.values()) if pid in parents]
+    parent_views = dict(zip([p.id for p in ordered], public_views(db=db, cases=ordered, locale=locale), strict=True))
+    for index, parent_id in merged.items():
+        parent = parent_views.get(parent_id)
+        if parent is None:
+            continue
+        own = views[index]
+        ruled = parents[parent_id].reasonableness is not None
+        merged_at = own.notes[-1].at if own.notes else own.updated_at
+        views[index] = replace(
+            own,
+            stage=parent.stage,
+            stage_label=parent.stage_label,
+            is_open=parent.is_open,
+            updated_at=max(own.updated_at, parent.updated_at),
+            closed_at=parent.closed_at,
+            expected_at=parent.expected_at,
+            agency=parent.agency,
+            # NOTE: the parent's result, never another reporter's rating or a ruling on their request.
+            reply=parent.reply if parent.stage == CaseStage.closed and not ruled else None,
+            can_rate=False,
+            notes=own.notes + [n for n in parent.notes if n.at > merged_at and n.action in _FOLLOWED_ACTIONS],
+        )
+    return views
 
 
 def _view(case: Case, events: list[CaseEvent], units: dict[str | int, str], _: Callable[[str], str]) -> PublicView:

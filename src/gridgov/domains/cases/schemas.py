@@ -159,6 +159,10 @@ class MergeCommand(Command):
     parent_id: int
 
 
+class ReclassifyCommand(Command):
+    matter_type: str = Field(description="code of the correct matter type (事项编码)")
+
+
 class DispatchCommand(Command):
     unit: str = Field(description="code of the handling unit")
     co_units: list[str] = []

@@ -18,7 +18,7 @@ from gridgov.config import get_settings
 from gridgov.core.calendar import TimeUnit, WorkingCalendar
 from gridgov.core.clock import now as clock_now
 from gridgov.core.errors import Conflict, Forbidden, Invalid, NotFoundError
-from gridgov.core.geo import distance_m, metres_to_degrees
+from gridgov.core.geo import distance_m
 from gridgov.core.media import StoredFile
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
@@ -184,36 +184,6 @@ def list_cases(
     total = db.scalar(limited(filter_statement(select(func.count(Case.id)), filters))) or 0
     stmt = limited(filter_statement(select(Case), filters)).order_by(Case.reported_at.desc(), Case.id.desc())
     return list(db.scalars(stmt.offset(offset).limit(limit))), total
-
-
-def find_duplicates(
-    *,
-    db: Session,
-    matter_type_id: int,
-    lng: float,
-    lat: float,
-    at: dt.datetime,
-    radius_m: float | None = None,
-    window_hours: float | None = None,
-    exclude_id: int | None = None,
-) -> list[tuple[Case, float]]:
-    """Returns open cases of the same matter type within the radius and time window, nearest first."""
-    settings = get_settings()
-    radius_m = settings.duplicate_radius_m if radius_m is None else radius_m
-    window = dt.timedelta(hours=settings.duplicate_window_hours if window_hours is None else window_hours)
-    dlat, dlng = metres_to_degrees(radius_m, 0), metres_to_degrees(radius_m, lat)
-    stmt = select(Case).where(
-        Case.matter_type_id == matter_type_id,
-        Case.is_open,
-        Case.lat.between(lat - dlat, lat + dlat),
-        Case.lng.between(lng - dlng, lng + dlng),
-        Case.reported_at >= at - window,
-        Case.reported_at <= at + window,
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(Case.id != exclude_id)
-    found = [(case, distance_m(lng, lat, case.lng, case.lat)) for case in db.scalars(stmt)]
-    return sorted([(c, d) for c, d in found if d <= radius_m], key=lambda item: (item[1], item[0].id))
 
 
 def reporters_to_notify(*, db: Session, case: Case) -> list[Case]:
@@ -396,7 +366,10 @@ def case_areas(case: Case) -> dict[AreaLevel, int | None]:
 def plan_dispatch(*, db: Session, case: Case) -> DispatchPlan:
     """Computes the case's dispatch candidates and owning centre; stores them on the case."""
     settings = get_settings()
-    confidence = (case.classification or {}).get("confidence")
+    classification = case.classification or {}
+    # NOTE: only a model that chose the matter type holds a case back; a unit model's output is a suggestion.
+    trusted = classification.get("reviewed") or classification.get("target") == "unit"
+    confidence = None if trusted else classification.get("confidence")
     owner = db.get(Unit, case.component_owner_unit_id) if case.component_owner_unit_id else None
     plan = dispatch_service.plan(
         db=db,
@@ -503,6 +476,41 @@ def merge(
         expected_version=expected_version,
         note=note,
         data={"parent": parent.number},
+    )
+
+
+def reclassify(
+    *,
+    db: Session,
+    case: Case,
+    matter_type: MatterType,
+    ctx: Context,
+    note: str | None = None,
+    expected_version: int | None = None,
+) -> CaseEvent:
+    """改类: the dispatcher corrects the matter type before dispatch; the dispatch candidates are planned again.
+
+    A model's classification stays on the case (it is what the model said, for measuring the model), marked as
+    reviewed: from now on the dispatcher's choice, not the model's confidence, decides.
+    """
+    _begin(case, Action.reclassify, ctx, expected_version)
+    if not matter_type.is_active:
+        raise Invalid(f"matter type {matter_type.code} is not active", code="unknown_matter_type")
+    if matter_type.id == case.matter_type_id:
+        raise Invalid(f"case {case.number} is already of matter type {matter_type.code}", code="same_matter_type")
+    previous = case.matter_type.code
+    suggested = [s.get("code") for s in (case.classification or {}).get("suggestions", [])]
+    case.matter_type = matter_type
+    if case.classification:
+        case.classification = {**case.classification, "reviewed": True}
+    plan_dispatch(db=db, case=case)
+    data = {
+        "from": previous,
+        "to": matter_type.code,
+        "suggestion_rank": suggested.index(matter_type.code) + 1 if matter_type.code in suggested else None,
+    }
+    return _act(
+        db=db, case=case, action=Action.reclassify, ctx=ctx, expected_version=expected_version, note=note, data=data
     )
 
 

@@ -8,19 +8,16 @@ unusable (unreadable, no header, a required column missing) raises InputError be
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gridgov.core import sheets
 from gridgov.core.errors import InputError, Issue
-from gridgov.domains.areas.files import decode_text
 
-SUFFIXES = (".xlsx", ".csv")
+SUFFIXES = sheets.TABLE_SUFFIXES
 
 # field → column names accepted (compared without spaces, case, "*" marks and a bracketed note: "经度(GCJ02)").
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -119,74 +116,15 @@ class OrderTable:
 def read_path(path: Path, *, sheet: str | None = None) -> OrderTable:
     """Reads a hotline export from disk (.xlsx or .csv); raises InputError for a file that cannot be used."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError([Issue(str(path), "no such file")], "file not read")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError([Issue(str(path), f"cannot read the file: {exc.strerror or exc}")], "file not read") from None
-    return read_orders(data, path.name, sheet=sheet)
+    return read_orders(sheets.read_file(path), path.name, sheet=sheet)
 
 
 def read_orders(data: bytes, filename: str, *, sheet: str | None = None) -> OrderTable:
     """Reads a hotline export given as bytes (an upload); the suffix of `filename` says XLSX or CSV."""
-    suffix = Path(filename).suffix.lower()
-    if suffix not in SUFFIXES:
-        message = f"unsupported file type {suffix or '(none)'!r}: expected .xlsx or .csv"
-        raise InputError([Issue(filename, message)], f"{filename}: not imported")
-    if not data:
-        raise InputError([Issue(filename, "the file is empty")], f"{filename}: not imported")
-    if suffix == ".xlsx":
-        title, rows = _xlsx_rows(data, filename, sheet)
-        table = OrderTable(source=f"{filename} sheet {title}", sheet=title)
-    else:
-        if sheet is not None:
-            raise InputError(
-                [Issue(filename, "a CSV file has no sheets; leave out --sheet")], f"{filename}: not imported"
-            )
-        rows = _csv_rows(data, filename)
-        table = OrderTable(source=filename)
-    _fill(table, rows, filename)
+    raw = sheets.read_table(data, filename, sheet=sheet, summary=f"{filename}: not imported")
+    table = OrderTable(source=raw.source, sheet=raw.sheet)
+    _fill(table, raw.rows, filename)
     return table
-
-
-def _xlsx_rows(data: bytes, filename: str, sheet: str | None) -> tuple[str, list[tuple[int, tuple[Any, ...]]]]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InputError(
-            [Issue(filename, f"not a readable XLSX workbook ({exc})")], f"{filename}: not imported"
-        ) from None
-    try:
-        if sheet is None:
-            worksheet = workbook.worksheets[0]
-        elif sheet in workbook.sheetnames:
-            worksheet = workbook[sheet]
-        else:
-            message = f"no sheet named {sheet!r} (sheets: {', '.join(workbook.sheetnames)})"
-            raise InputError([Issue(filename, message)], f"{filename}: not imported")
-        rows = [(number, values) for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1)]
-        return worksheet.title, rows
-    finally:
-        workbook.close()
-
-
-def _csv_rows(data: bytes, filename: str) -> list[tuple[int, tuple[Any, ...]]]:
-    try:
-        text = decode_text(data, filename)  # UTF-8 (BOM dropped), else GB18030, a superset of GBK
-    except InputError as error:
-        raise InputError(error.issues, f"{filename}: not imported") from None
-    first_line = text.split("\n", 1)[0]
-    delimiter = max(",;\t", key=first_line.count) if first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        # NOTE: numbered by record, not by line: a quoted cell spanning lines is one row, as Excel shows it.
-        return [(number, tuple(values)) for number, values in enumerate(reader, start=1)]
-    except csv.Error as exc:
-        issue = Issue(f"{filename} row {reader.line_num}", f"not valid CSV: {exc}")
-        raise InputError([issue], f"{filename}: not imported") from None
 
 
 def _blank(value: object) -> bool:

@@ -65,6 +65,7 @@ from gridgov.domains.hotline.schemas import (
 )
 from gridgov.domains.intake import service as intake_service
 from gridgov.domains.intake.schemas import CaseSubmit, ContactIn
+from gridgov.domains.triage import registry as triage_registry
 
 HOTLINE_ROLES = frozenset({Role.system, Role.district_dispatcher, Role.street_dispatcher})
 """Who may push orders and read their status: the hotline integration's service user and dispatchers."""
@@ -158,19 +159,22 @@ class Resolver:
         self._areas: dict[tuple[str, AreaLevel | None, str | None], AreaInfo] = {}
         self._points: dict[str, tuple[float, float]] = {}
 
-    def matter_of(self, order: HotlineOrder) -> tuple[str, str]:
-        """Returns the order's matter type code and how it was found ("matter_type" or "crosswalk")."""
+    def matter_of(self, order: HotlineOrder) -> tuple[str | None, str]:
+        """Returns the order's matter type code and how it was found ("matter_type" or "crosswalk"); (None,
+        "classifier") when the crosswalk does not know the category but a triage model will classify the text."""
         if order.matter_type:
             if order.matter_type not in self._active:
                 raise Invalid(
                     f"unknown matter type {order.matter_type!r}", code="unknown_matter_type", field="matter_type"
                 )
             return order.matter_type, "matter_type"
+        found = self.category(order.category) if order.category else None
+        if found is None and triage_registry.classifies_matter_types(db=self.db):
+            return None, "classifier"
         if not order.category:
             raise Invalid(
                 "give the hotline category (诉求分类) or a matter type", code="category_required", field="category"
             )
-        found = self.category(order.category)
         if found is None:
             raise Invalid(
                 f"unknown 12345 category {order.category!r}: the catalogue's crosswalk (source {SOURCE}) does not map "
@@ -294,7 +298,7 @@ def _location(order: HotlineOrder, resolver: Resolver) -> tuple[float, float, Cr
     )
 
 
-def _report(order: HotlineOrder, matter: str, lng: float, lat: float, crs: Crs) -> CaseSubmit:
+def _report(order: HotlineOrder, matter: str | None, lng: float, lat: float, crs: Crs) -> CaseSubmit:
     contact = (
         ContactIn(name=order.caller_name, phone=order.caller_phone) if order.caller_name or order.caller_phone else None
     )

@@ -22,15 +22,26 @@ class ContactIn(BaseModel):
     email: str | None = Field(None, max_length=200)
 
 
-class ClassificationIn(BaseModel):
-    """A model's classification of the report, when the matter type was suggested by triage."""
+class SuggestionIn(BaseModel):
+    """One label an external classifier suggested, with its probability."""
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str
+    label: str = Field(min_length=1, max_length=100)
+    code: str | None = Field(None, max_length=32, description="the matter type code the label stands for")
+    name: str | None = Field(None, max_length=100)
+    probability: float = Field(ge=0, le=1)
+
+
+class ClassificationIn(BaseModel):
+    """An external classifier's classification of the report (gridgov's own model fills this in by itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=100)
     confidence: float = Field(ge=0, le=1)
-    model: str | None = None
-    suggestions: list[dict[str, float | str]] = []
+    model: str | None = Field(None, max_length=100)
+    suggestions: list[SuggestionIn] = Field(default_factory=list, max_length=10)
 
 
 class SelfHandledIn(BaseModel):
@@ -48,7 +59,13 @@ class CaseSubmit(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     channel: Channel
-    matter_type: str = Field(min_length=1, max_length=32, description="matter type code (事项编码)")
+    matter_type: str | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="matter type code (事项编码); left out (or the catch-all 'other' type), the active triage model "
+        "classifies the title and description",
+    )
     urgency: Urgency | None = Field(None, description="default: the matter type's default urgency")
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=4000)
@@ -90,13 +107,15 @@ class CaseSubmit(BaseModel):
 
 
 class DuplicateSuggestion(BaseModel):
-    """An open case that may be the same problem."""
+    """An open case that may be the same problem (see docs/triage.md, Duplicates)."""
 
     case_id: int
     number: str
     title: str
-    distance_m: float
+    distance_m: float | None = Field(description="metres apart; null when either report has no coordinates")
     reported_at: str
+    score: float = Field(description="duplicate score in [0, 1] from text, distance, time and matter type")
+    text_similarity: float = Field(description="cosine similarity of the two texts in [0, 1]")
 
 
 class FindingIn(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gridgov.config import get_settings
 from gridgov.core.errors import Conflict, Forbidden, Invalid
 from gridgov.core.geo import distance_m, point_to_wgs84
 from gridgov.core.models import fill_defaults
@@ -27,6 +28,9 @@ from gridgov.domains.cases.service import Context
 from gridgov.domains.catalog.enums import Stage, TimeUnit
 from gridgov.domains.catalog.models import MatterType, Unit
 from gridgov.domains.intake.schemas import CaseSubmit, DuplicateSuggestion
+from gridgov.domains.triage import duplicates as duplicates_service
+from gridgov.domains.triage import registry as triage_registry
+from gridgov.domains.triage.enums import LabelTarget
 
 # Where each channel's reports start (DOMAIN.md §2.2): a grid worker's report, a hotline work order, a leader's
 # assignment and a sensor alarm are registered at once; citizens' reports and video-AI alarms are first
@@ -91,12 +95,11 @@ def find_existing(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_
 
 def _same_report(found: Case, report: CaseSubmit) -> bool:
     """Tells whether `report` is a retry of the report that made `found` (same matter, text and place)."""
-    if (found.channel, found.matter_type.code, found.title, found.description) != (
-        report.channel,
-        report.matter_type,
-        report.title,
-        report.description,
-    ):
+    if (found.channel, found.title, found.description) != (report.channel, report.title, report.description):
+        return False
+    # A report left to the classifier (no type, or the catch-all) took the model's type: any type matches it.
+    chosen = report.matter_type and report.matter_type != get_settings().snapshot_other_matter_type.strip()
+    if chosen and found.matter_type.code != report.matter_type:
         return False
     if report.lng is None or report.lat is None:
         return True
@@ -116,9 +119,7 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
     if report.self_handled and ctx.actor.role != Role.grid_worker:
         raise Forbidden("only grid workers self-handle (即时处置) a report", code="self_handle_not_allowed")
 
-    matter = db.scalars(select(MatterType).where(MatterType.code == report.matter_type, MatterType.is_active)).first()
-    if matter is None:
-        raise Invalid(f"unknown matter type {report.matter_type!r}", code="unknown_matter_type", field="matter_type")
+    matter, classification = _classify(db=db, report=report)
     owner = None
     if report.component_owner:
         owner = db.scalars(select(Unit).where(Unit.code == report.component_owner)).first()
@@ -129,11 +130,31 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
 
     lng, lat, located = _locate(db=db, report=report)
     assigned_unit = _assigned_unit(db=db, report=report)
+    # NOTE: lng/lat of a report naming only an area are that area's representative point; suggest() knows it.
+    found = duplicates_service.suggest(
+        db=db,
+        matter_type_id=matter.id,
+        text=duplicates_service.compose_text(report.title, report.description),
+        lng=lng,
+        lat=lat,
+        grid_id=located.grid.id,
+        community_id=located.community.id if located.community else None,
+        street_id=located.street.id if located.street else None,
+        district_id=located.district.id if located.district else None,
+        at=ctx.now,
+    )
+    found = duplicates_service.visible_to(db=db, actor=ctx.actor, candidates=found)
     duplicates = [
         DuplicateSuggestion(
-            case_id=c.id, number=c.number, title=c.title, distance_m=round(d, 1), reported_at=c.reported_at.isoformat()
+            case_id=d.case.id,
+            number=d.case.number,
+            title=d.case.title,
+            distance_m=d.distance_m,
+            reported_at=d.case.reported_at.isoformat(),
+            score=d.score,
+            text_similarity=d.text_similarity,
         )
-        for c, d in case_service.find_duplicates(db=db, matter_type_id=matter.id, lng=lng, lat=lat, at=ctx.now)
+        for d in found
     ]
 
     stage = INITIAL_STAGE[report.channel]
@@ -165,7 +186,7 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
             reporter_role=ctx.actor.role,
             reporter_unit_id=ctx.actor.unit_id,
             component_owner_unit_id=owner.id if owner else None,
-            classification=report.classification.model_dump() if report.classification else None,
+            classification=classification,
             stage=CaseStage.verifying if verifying else CaseStage.reported,
             reported_at=ctx.now,
             verifying_at=ctx.now if verifying else None,
@@ -217,6 +238,39 @@ def submit(*, db: Session, report: CaseSubmit, ctx: Context, idempotency_key: st
 
 # Channels whose reporters follow their case by a code (the hotline follows its own by its order id).
 TRACKED_CHANNELS = frozenset({Channel.snapshot, Channel.open311})
+
+
+def _classify(*, db: Session, report: CaseSubmit) -> tuple[MatterType, dict[str, Any] | None]:
+    """Returns the report's matter type and the classification to keep on the case.
+
+    The reporter's own choice stands; a report without one, or with the catch-all "other" type (其他), is
+    classified by the active triage model. The case takes the model's best label; below the confidence
+    threshold it then waits in the dispatcher's queue with the top suggestions instead of going out.
+    """
+    if report.classification is not None:
+        return _matter_type(db, report.matter_type), report.classification.model_dump()
+    catch_all = get_settings().snapshot_other_matter_type.strip()
+    if report.matter_type and report.matter_type != catch_all:
+        return _matter_type(db, report.matter_type), None
+    found = triage_registry.classify(db=db, text=f"{report.title}。{report.description}")
+    if found is not None and found.target == LabelTarget.matter_type:
+        return _matter_type(db, found.code), found.as_case_data()
+    if report.matter_type:
+        return _matter_type(db, report.matter_type), found.as_case_data() if found else None
+    if found is not None:
+        why = "the active triage model suggests handling units, not matter types"
+    elif triage_registry.active_model(db=db) is not None:
+        why = "the triage model could not classify the report"
+    else:
+        why = "no triage model is active to classify the report"
+    raise Invalid(f"give the matter type (事项编码): {why}", code="matter_type_required", field="matter_type")
+
+
+def _matter_type(db: Session, code: str | None) -> MatterType:
+    matter = db.scalars(select(MatterType).where(MatterType.code == code, MatterType.is_active)).first()
+    if matter is None:
+        raise Invalid(f"unknown matter type {code!r}", code="unknown_matter_type", field="matter_type")
+    return matter
 
 
 def _locate(*, db: Session, report: CaseSubmit) -> tuple[float, float, Located]:
