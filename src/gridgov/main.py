@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from gridgov.core.jobs import JobRunner
 from gridgov.core.pages import PageForbidden
 from gridgov.core.templating import render
 from gridgov.domains import import_domain_modules, load_models
+from gridgov.domains.triage import duplicates
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -32,6 +34,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         runner = subscriber = None
+        # NOTE: the duplicate scorer's text model (jieba and the IDF of the reference corpus, 1–3 s) is fitted in
+        # the background at start, not by the first report after a restart.
+        threading.Thread(target=duplicates.reference_model, name="gridgov-warm-up", daemon=True).start()
         if settings.embedded_jobs and settings.env != "test":
             runner = JobRunner(application.state.engine)
             runner.start()
