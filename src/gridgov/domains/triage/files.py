@@ -86,7 +86,7 @@ def read_training(
         texts=[], labels=[], source=table.source, rows_used=0, filename=name, sha256=hashlib.sha256(data).hexdigest()
     )
     wanted = [*texts_asked, label_asked]
-    header_at, positions = _header(table, wanted, summary)
+    header_at, positions = find_header(table, wanted, summary)
     result.header_row = table.rows[header_at][0]
     result.columns = {asked: str(table.rows[header_at][1][positions[asked]]).strip() for asked in wanted}
     text_positions = [positions[c] for c in texts_asked]
@@ -94,7 +94,7 @@ def read_training(
     data_rows = 0
     empty_texts = 0
     for number, values in table.rows[header_at + 1 :]:
-        if all(_blank(value) for value in values):
+        if all(blank(value) for value in values):
             continue
         data_rows += 1
         parts = [clean_text(_cell(values, i)).rstrip("。").strip() for i in text_positions]
@@ -130,21 +130,22 @@ def read_training(
     return result
 
 
-def _header(table: sheets.Table, wanted: list[str], summary: str) -> tuple[int, dict[str, int]]:
-    """Returns the index of the header row and the position of each wanted column in it."""
+def find_header(table: sheets.Table, wanted: list[str], summary: str) -> tuple[int, dict[str, int]]:
+    """Returns the index of the header row (the first of the first rows holding every wanted column) and the
+    position of each wanted column in it; InputError naming the missing columns and the file's own."""
     keys = {column_key(name): name for name in wanted}
     best: tuple[int, int, dict[str, int]] | None = None  # (found, index, positions)
     for index, (_, values) in enumerate(table.rows[:HEADER_SEARCH_ROWS]):
         positions: dict[str, int] = {}
         for position, value in enumerate(values):
-            if _blank(value):
+            if blank(value):
                 continue
             asked = keys.get(column_key(value))
             if asked is not None and asked not in positions:
                 positions[asked] = position
         if len(positions) == len(wanted):
             return index, positions
-        non_blank = sum(not _blank(v) for v in values)
+        non_blank = sum(not blank(v) for v in values)
         if non_blank and (best is None or len(positions) > best[0]):
             best = (len(positions), index, positions)
     if best is None:
@@ -152,13 +153,14 @@ def _header(table: sheets.Table, wanted: list[str], summary: str) -> tuple[int, 
     found, index, positions = best
     number, values = table.rows[index]
     missing = [name for name in wanted if name not in positions]
-    present = ", ".join(str(v).strip() for v in values if not _blank(v))
+    present = ", ".join(str(v).strip() for v in values if not blank(v))
     message = f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; the file has: {present}"
     where = f"{table.source} row {number}" if found else table.source
     raise InputError([Issue(where, message, missing[0])], summary)
 
 
-def _blank(value: object) -> bool:
+def blank(value: object) -> bool:
+    """Tells whether a cell is empty (None or only whitespace)."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 

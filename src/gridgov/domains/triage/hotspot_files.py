@@ -20,12 +20,11 @@ from typing import Any
 from gridgov.core import sheets
 from gridgov.core.errors import InputError, Issue
 from gridgov.core.geo import Crs, point_to_wgs84
+from gridgov.domains.triage.files import blank, find_header
 from gridgov.domains.triage.hotspots import Message
 from gridgov.domains.triage.text import clean_text
 
-HEADER_SEARCH_ROWS = 10
 MAX_ISSUES = 20
-_KEY = re.compile(r"[\s*]")
 _TIME = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?$")
 _CHINESE_UNITS = str.maketrans({"年": "-", "月": "-", "日": " ", "时": ":", "分": ":", "秒": " ", "：": ":"})
 
@@ -42,11 +41,6 @@ class HistoryFile:
     unlocated: int = 0
     rows: int = 0
     skipped: list[Issue] = field(default_factory=list)
-
-
-def column_key(title: object) -> str:
-    """Returns a column title as compared: without whitespace and "*" marks, case-folded."""
-    return _KEY.sub("", str(title)).casefold()
 
 
 def parse_time(value: object, tz: dt.tzinfo) -> dt.datetime:
@@ -70,40 +64,11 @@ def parse_time(value: object, tz: dt.tzinfo) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def _number(value: object) -> float:
     number = float(value if isinstance(value, int | float) else clean_text(value))
     if not math.isfinite(number):
         raise ValueError("not a finite number")
     return number
-
-
-def _header(table: sheets.Table, wanted: list[str], summary: str) -> tuple[int, dict[str, int]]:
-    """Returns the index of the header row and the position of each wanted column in it."""
-    keys = {column_key(name): name for name in wanted}
-    best: tuple[int, int, dict[str, int]] | None = None
-    for index, (_, values) in enumerate(table.rows[:HEADER_SEARCH_ROWS]):
-        positions: dict[str, int] = {}
-        for position, value in enumerate(values):
-            asked = None if _blank(value) else keys.get(column_key(value))
-            if asked is not None and asked not in positions:
-                positions[asked] = position
-        if len(positions) == len(wanted):
-            return index, positions
-        if any(not _blank(v) for v in values) and (best is None or len(positions) > best[0]):
-            best = (len(positions), index, positions)
-    if best is None:
-        raise InputError([Issue(table.source, "not a table: no row with column titles in the first rows")], summary)
-    found, index, positions = best
-    number, values = table.rows[index]
-    missing = [name for name in wanted if name not in positions]
-    present = ", ".join(str(v).strip() for v in values if not _blank(v))
-    message = f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; the file has: {present}"
-    where = f"{table.source} row {number}" if found else table.source
-    raise InputError([Issue(where, message, missing[0])], summary)
 
 
 def read_history(
@@ -134,7 +99,7 @@ def read_history(
     optional = [c for c in (id_column, likes_column, lng_column, lat_column) if c]
     wanted = list(dict.fromkeys([*texts_asked, time_column, *optional]))
     table = sheets.read_table(sheets.read_file(Path(path), summary=summary), name, sheet=sheet, summary=summary)
-    header_at, positions = _header(table, wanted, summary)
+    header_at, positions = find_header(table, wanted, summary)
     header_number, header_values = table.rows[header_at]
     result = HistoryFile(
         messages=[],
@@ -152,7 +117,7 @@ def read_history(
         return values[position] if position < len(values) else None
 
     for number, values in table.rows[header_at + 1 :]:
-        if all(_blank(v) for v in values):
+        if all(blank(v) for v in values):
             continue
         result.rows += 1
         where = f"{table.source} row {number}"
@@ -165,7 +130,7 @@ def read_history(
             continue
         raw_time = cell(values, time_column)
         try:
-            if _blank(raw_time):
+            if blank(raw_time):
                 raise ValueError("no time")
             at = parse_time(raw_time, tz)
         except ValueError as exc:
@@ -174,7 +139,7 @@ def read_history(
         ident: str | int = number
         if id_column:
             raw_id = cell(values, id_column)
-            ident = clean_text(sheets.cell_value(raw_id)) if not _blank(raw_id) else ""
+            ident = clean_text(sheets.cell_value(raw_id)) if not blank(raw_id) else ""
             if not ident:
                 issues.append(Issue(where, "no id", result.columns[id_column]))
                 continue
@@ -184,7 +149,7 @@ def read_history(
                 continue
             seen_ids[str(ident)] = number
         likes = 0
-        if likes_column and not _blank(raw_likes := cell(values, likes_column)):
+        if likes_column and not blank(raw_likes := cell(values, likes_column)):
             try:
                 count = _number(raw_likes)
                 if count < 0 or not count.is_integer():
@@ -197,7 +162,7 @@ def read_history(
         lng = lat = None
         if lng_column and lat_column:
             raw_lng, raw_lat = cell(values, lng_column), cell(values, lat_column)
-            if not (_blank(raw_lng) and _blank(raw_lat)):
+            if not (blank(raw_lng) and blank(raw_lat)):
                 try:
                     x, y = _number(raw_lng), _number(raw_lat)
                     if not (-180 <= x <= 180 and -90 <= y <= 90):
