@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/triage.py
 	$(BIN)/python bench/duplicates.py
+	$(BIN)/python bench/evaluation.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     hotspot_radius_m: float = Field(
         1000.0, gt=0, description="Located cases of one hotspot lie within this distance of each other's neighbours."
     )
+    evaluation_engine: Literal["duckdb", "sql"] = Field(
+        "duckdb", description="Engine of the indicator counts: DuckDB over the database (fast) or plain SQL."
+    )
+    staffing_standard_per_10k: float = Field(
+        18.0, gt=0, description="Staffing standard: community workers per 10,000 urban residents."
+    )
+    dashboard_cache_s: float = Field(15.0, ge=0, description="How long the operation-centre dashboard is cached (s).")
+    chromium_path: str = Field(
+        "chromium", description="Chromium (or Chrome) used to print bulletins to PDF: a command name or a path."
+    )
     embedded_jobs: bool = Field(
         True, description="Run background jobs (SLA sweep ...) inside `gridgov serve`; off when workers run them."
     )

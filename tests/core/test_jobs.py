@@ -35,6 +35,8 @@ def test_the_sla_sweep_the_rate_counter_pruning_the_iot_and_the_hotspot_jobs_are
         "iot-offline-sweep",
         "iot-prune-readings",
         "triage-hotspots",
+        "campaign-tagging",
+        "evaluation-bulletins",
     ]
     assert {job.name: job.interval_s for job in JOBS}["iot-prune-readings"] == 86400.0
 

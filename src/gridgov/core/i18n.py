@@ -73,6 +73,7 @@ PYTHON_SOURCES = (
     "domains/intake/pages.py",
     "domains/snapshot/pages.py",
     "domains/snapshot/service.py",
+    "domains/evaluation/pages.py",
 )
 
 

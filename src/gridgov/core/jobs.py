@@ -56,12 +56,24 @@ def _triage_hotspots(engine: Engine) -> object:
     return jobs.refresh_hotspots(engine=engine)
 
 
+def _campaign_tagging(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.evaluation.jobs")
+    return jobs.tag_campaigns(engine=engine)
+
+
+def _evaluation_bulletins(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.evaluation.jobs")
+    return jobs.monthly_bulletins(engine=engine)
+
+
 JOBS: tuple[Job, ...] = (
     Job("sla-sweep", 30.0, _sla_sweep),
     Job("prune-rate-counters", 3600.0, _prune_rate_counters),
     Job("iot-offline-sweep", 60.0, _iot_offline_sweep),
     Job("iot-prune-readings", 86400.0, _iot_prune_readings),
     Job("triage-hotspots", 900.0, _triage_hotspots),
+    Job("campaign-tagging", 600.0, _campaign_tagging),
+    Job("evaluation-bulletins", 3600.0, _evaluation_bulletins),
 )
 
 

@@ -71,6 +71,10 @@ ACTIONS: dict[str, str] = {
     "triage.view": "See triage: hotspots (高频事项), classification and duplicate suggestions, the models",
     "triage.manage": "Add triage models and choose the one intake uses (分类模型)",
     "hotspot.decide": "Turn a hotspot into one supervised case, or dismiss it",
+    "evaluation.view": "See indicators, rankings, bulletins, campaigns and the operation centre's dashboard (评价)",
+    "evaluation.manage": "Edit the indicators: formulas, weights, minimum samples (评价指标)",
+    "campaign.manage": "Create and run special supervision campaigns, tag their cases (专项督查)",
+    "ledger.export": "Export case ledgers (台账) to XLSX, watermarked and audited",
     "export.request": "Ask for an export of data",
     "export.approve": "Approve an export request",
 }
@@ -95,6 +99,8 @@ _DISPATCHER: dict[str, Scope] = {
     "export.request": A,
     "triage.view": A,
     "hotspot.decide": A,
+    "evaluation.view": A,
+    "ledger.export": A,
 }
 
 # NOTE: the one permission table. The administrator manages accounts and reference data but sees no cases or
@@ -113,8 +119,11 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "export.approve": A,
         "triage.view": A,
         "hotspot.decide": A,
+        "evaluation.view": A,
+        "campaign.manage": A,
+        "ledger.export": A,
     },
-    Role.district_dispatcher: dict(_DISPATCHER),
+    Role.district_dispatcher: {**_DISPATCHER, "campaign.manage": A},  # campaigns are the district centre's
     Role.street_dispatcher: dict(_DISPATCHER),
     Role.community_secretary: {
         "case.view": A,
@@ -125,6 +134,8 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "resident.view": A,
         "resident.unmask": A,
         "export.request": A,
+        "evaluation.view": A,
+        "ledger.export": A,
     },
     Role.grid_worker: {
         "case.view": A,
@@ -148,6 +159,7 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "area.manage": ALL,
         "device.manage": ALL,
         "triage.manage": ALL,
+        "evaluation.manage": ALL,
     },
     Role.citizen: {"case.view": OWN, "case.report": OWN, "case.rate": OWN},
     Role.system: {
@@ -168,15 +180,16 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
 ACTION_TOKEN_SCOPES: dict[str, TokenScope] = {
     action: (
         TokenScope.cases_read
-        if action in ("case.view", "visit.view", "device.view", "triage.view")
+        if action in ("case.view", "visit.view", "device.view", "triage.view", "evaluation.view")
         else TokenScope.residents_read  # personal data, like the resident register
         if action == "case.contact"
         else TokenScope.cases_write
-        if action.startswith("case.") or action in ("visit.log", "telemetry.ingest", "video.feedback", "hotspot.decide")
+        if action.startswith("case.")
+        or action in ("visit.log", "telemetry.ingest", "video.feedback", "hotspot.decide", "campaign.manage")
         else TokenScope.residents_read
         if action.startswith("resident.")
         else TokenScope.exports
-        if action.startswith("export.")
+        if action.startswith("export.") or action == "ledger.export"
         else TokenScope.audit_read
         if action == "audit.view"
         else TokenScope.admin

@@ -165,6 +165,8 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
         links.append(("/queue", N_("Dispatch queue")))
     if can(actor, "triage.view"):
         links.append(("/hotspots", N_("Hotspots")))
+    if can(actor, "evaluation.view"):
+        links.append(("/evaluation", N_("Evaluation")))
     # NOTE: imported here: the intake service imports the case service, which uses this module's labels.
     from gridgov.domains.intake.service import CHANNEL_ROLES
 

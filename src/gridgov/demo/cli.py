@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import typer
@@ -9,8 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gridgov.config import get_settings
-from gridgov.core.db import transaction
-from gridgov.core.errors import InputError
+from gridgov.core.db import get_engine, mark_writer, session_factory, transaction, writer_turn
+from gridgov.core.errors import DomainError, InputError
+from gridgov.demo import history as demo_history
 from gridgov.demo import service
 from gridgov.demo.users import DEMO_PASSWORD, DemoUser, create_demo_users
 from gridgov.domains.areas.enums import LEVEL_LABELS_ZH
@@ -25,6 +27,9 @@ err_console = Console(stderr=True)
 @app.command("load")
 def load(
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing (and succeed) when any area exists already."),
+    history: int = typer.Option(
+        0, "--history", min=0, help="Then generate this many days of case history (gridgov demo history); 0: none."
+    ),
 ) -> None:
     """Loads the Jinshui demo district: areas, catalogue and lists, IoT devices and cameras, in one transaction."""
     started = time.perf_counter()
@@ -61,6 +66,8 @@ def load(
     )
     if logins:
         _print_users(logins)
+    if history:
+        _generate_history(days=history, per_day=60, seed=demo_history.SEED, force=False)
 
 
 def _print_users(users: list[tuple[DemoUser, bool]]) -> None:
@@ -92,3 +99,60 @@ def users() -> None:
         err_console.print("load the demo district first: gridgov demo load")
         raise typer.Exit(1) from None
     _print_users(created)
+
+
+@app.command("history")
+def history(
+    days: int = typer.Option(90, "--days", min=1, help="Days of history, ending at --end."),
+    per_day: int = typer.Option(60, "--per-day", min=1, help="Reports per day, on average (weekends fewer)."),
+    seed: int = typer.Option(demo_history.SEED, "--seed", help="Random seed: the same seed gives the same history."),
+    force: bool = typer.Option(False, "--force", help="Add a history even though cases exist already."),
+    end: str | None = typer.Option(
+        None, "--end", help="When the history ends (default: now): 2026-11-20T18:30 (district time) or with offset."
+    ),
+) -> None:
+    """Generates days of case history in the demo district through the real services (one transaction a day)."""
+    ends = None
+    if end is not None:
+        try:
+            ends = dt.datetime.fromisoformat(end)
+        except ValueError:
+            err_console.print(f"--end: not a date and time: {end!r} (e.g. 2026-11-20T18:30)")
+            raise typer.Exit(1) from None
+        ends = ends if ends.tzinfo else ends.replace(tzinfo=get_settings().tz)
+    _generate_history(days=days, per_day=per_day, seed=seed, force=force, end=ends)
+
+
+def _generate_history(*, days: int, per_day: int, seed: int, force: bool, end: dt.datetime | None = None) -> None:
+    engine = get_engine()
+    console.print(f"generating {days} days of demo history, about {per_day} cases a day (seed {seed}) ...")
+
+    def progress(day: dt.date, cases: int) -> None:
+        if day.day == 1 or day.day == 15:
+            console.print(f"  {day:%Y-%m-%d}: {cases:,} cases so far")
+
+    with writer_turn(engine), session_factory(engine)() as db:
+        mark_writer(db)
+        try:
+            report = demo_history.generate(
+                db=db, days=days, per_day=per_day, seed=seed, end=end, force=force, commit=True, on_day=progress
+            )
+            db.commit()
+        except (DomainError, InputError) as error:
+            db.rollback()
+            err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    tz = get_settings().tz
+    first, last = report.start.astimezone(tz), report.end.astimezone(tz)
+    console.print(
+        f"demo history: {report.cases:,} cases and {report.events:,} events from {first:%Y-%m-%d %H:%M} to"
+        f" {last:%Y-%m-%d %H:%M}; {report.users_created:,} demo staff created"
+    )
+    table = Table()
+    table.add_column("what")
+    table.add_column("cases", justify="right")
+    for section, counts in (("channel", report.channels), ("stage", report.stages), ("outcome", report.outcomes)):
+        for name, count in counts.items():
+            table.add_row(f"{section}: {name}", f"{count:,}")
+    console.print(table)
+    console.print(f"took {report.seconds:.1f} s ({report.rate:.1f} cases/s)")

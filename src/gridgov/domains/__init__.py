@@ -18,6 +18,7 @@ DOMAINS: tuple[str, ...] = (
     "iot",
     "video",
     "triage",
+    "evaluation",
 )
 
 

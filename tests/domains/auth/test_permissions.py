@@ -70,6 +70,10 @@ export.approve   area   -          -      -         -          -       -       -
 triage.view      area   area       area   -         -          -       -       -     -       -
 triage.manage    -      -          -      -         -          -       -       all   -       -
 hotspot.decide   area   area       area   -         -          -       -       -     -       -
+evaluation.view  area   area       area   area      -          -       -       -     -       -
+evaluation.manage -     -          -      -         -          -       -       all   -       -
+campaign.manage  area   area       -      -         -          -       -       -     -       -
+ledger.export    area   area       area   area      -          -       -       -     -       -
 """
 COLUMN_ROLES = [
     Role.district_leader,

@@ -13,10 +13,20 @@ from openpyxl import Workbook
 from typer.testing import CliRunner
 
 from gridgov.cli import app
+from gridgov.domains.triage import cli as triage_cli
 from gridgov.domains.triage.hotspot_files import parse_time
 from tests.domains.triage.hotspot_history import TZ, History, generate
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as on a wide terminal: rich fixes a console's width when the module is imported."""
+    for console in (triage_cli.console, triage_cli.err_console):
+        monkeypatch.setattr(console, "width", 250)
+
+
 HEADER = ["工单编号", "受理时间", "标题", "诉求内容", "点赞数", "经度", "纬度"]
 
 
