@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +30,7 @@ from tests.pg import PgServer, find_pg_bin, start_pg
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 _database_names = itertools.count(1)
+_STORE_DIR = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +40,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("GRIDGOV_TEST_DB", "sqlite"),
         help="database the suite runs on (PostgreSQL: a throwaway server started by the fixture)",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The evaluation engine's analytic store: one directory per test process, removed at the end.
+    directory = tempfile.mkdtemp(prefix="gridgov-store-")
+    config.stash[_STORE_DIR] = directory
+    os.environ["GRIDGOV_EVALUATION_STORE_DIR"] = directory
+    get_settings.cache_clear()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if directory := config.stash.get(_STORE_DIR, None):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

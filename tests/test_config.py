@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from gridgov.config import Settings, get_settings, parse_working_hours
+from gridgov.domains.people.privacy import generate_key
 
 
 def test_defaults_are_a_local_sqlite_district_in_shanghai_time(monkeypatch):
@@ -37,7 +38,8 @@ def test_production_refuses_a_placeholder_secret(secret):
 
 
 def test_production_accepts_a_real_secret_and_development_tolerates_the_default():
-    assert Settings(_env_file=None, env="production", secret_key="x" * 40).env == "production"
+    keys = {"personal_data_keys": f"k1:{generate_key()}", "personal_data_index_key": generate_key()}
+    assert Settings(_env_file=None, env="production", secret_key="x" * 40, **keys).env == "production"
     assert Settings(_env_file=None, env="development").secret_key
 
 

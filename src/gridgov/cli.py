@@ -111,6 +111,8 @@ def _mount_domain_commands() -> None:
     modules.append(importlib.import_module("gridgov.demo.cli"))
     for module in modules:
         app.add_typer(module.app, name=module.NAME)
+    # The personal-data keys concern every personal field, not one register: `gridgov keys rotate|check|generate`.
+    app.add_typer(importlib.import_module("gridgov.domains.people.cli").keys_app, name="keys")
 
 
 _mount_domain_commands()

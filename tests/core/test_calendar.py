@@ -1,4 +1,5 @@
 import datetime as dt
+import logging
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -86,3 +87,24 @@ def test_bad_arguments_are_refused(calendar):
 def test_years_without_a_schedule_fall_back_to_weekdays():
     assert statutory_workday(dt.date(2099, 6, 1))  # a Monday
     assert not statutory_workday(dt.date(2099, 6, 6))  # a Saturday
+
+
+def test_a_year_without_a_schedule_is_warned_about_once_per_process(caplog, monkeypatch):
+    from gridgov.core import calendar as calendar_module
+
+    monkeypatch.setattr(calendar_module, "_UNSCHEDULED_YEARS", set())  # as if in a fresh process
+    statutory_workday.cache_clear()
+    caplog.set_level(logging.WARNING, logger="gridgov.core.calendar")
+    try:
+        days = [dt.date(2098, 1, 1) + dt.timedelta(days=n) for n in range(40)]
+        assert sum(statutory_workday(day) for day in days) == sum(day.weekday() < 5 for day in days)
+        statutory_workday.cache_clear()  # a day asked about again after the cache forgot it: still no new warning
+        statutory_workday(dt.date(2098, 1, 5))
+        statutory_workday(dt.date(2097, 12, 31))  # another year: its own warning
+        statutory_workday(dt.date(2026, 10, 1))  # a scheduled year: none
+    finally:
+        statutory_workday.cache_clear()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gridgov.core.calendar"]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("no statutory holiday schedule for 2098; counting Monday-Friday as workdays")
+    assert warnings[1].startswith("no statutory holiday schedule for 2097;")

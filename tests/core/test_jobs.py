@@ -37,6 +37,8 @@ def test_the_sla_sweep_the_rate_counter_pruning_the_iot_and_the_hotspot_jobs_are
         "triage-hotspots",
         "campaign-tagging",
         "evaluation-bulletins",
+        "duty-notifications",
+        "staff-filings",
     ]
     assert {job.name: job.interval_s for job in JOBS}["iot-prune-readings"] == 86400.0
 

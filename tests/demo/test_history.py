@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,10 +250,28 @@ def test_the_command_refuses_too_and_force_adds_a_history_ending_now(made, monke
         result = runner.invoke(app, ["demo", "history", "--days", "1", "--per-day", "6", "--force"])
         assert result.exit_code == 0, result.output
         assert "demo history:" in result.output and "cases/s" in result.output
+        assert re.search(r"  day 1/2 \(\d{4}-\d\d-\d\d\): \d+ cases so far, \d+ s, about \d+ s left", result.output)
         with session_factory(made.engine)() as db:
             newest = db.scalar(select(func.max(CaseEvent.occurred_at)))
         assert len(_cases(made)) > before
         assert END < newest <= dt.datetime.now(dt.UTC)  # a history ending now, never in the future
+    finally:
+        dispose_engines()
+        get_settings.cache_clear()
+
+
+def test_make_demo_again_leaves_a_database_with_cases_alone(made, monkeypatch):
+    monkeypatch.setenv("GRIDGOV_ENV", "test")
+    monkeypatch.setenv("GRIDGOV_DATABASE_URL", made.url)
+    get_settings.cache_clear()
+    dispose_engines()
+    try:
+        before = len(_cases(made))
+        result = runner.invoke(app, ["demo", "load", "--if-empty", "--history", "90"])  # what `make demo` runs
+        assert result.exit_code == 0, result.output
+        assert "areas already exist: demo not loaded (--if-empty)" in result.output
+        assert f"no history generated either: the database holds {before:,} cases already" in result.output
+        assert len(_cases(made)) == before
     finally:
         dispose_engines()
         get_settings.cache_clear()

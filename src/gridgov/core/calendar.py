@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,6 +21,9 @@ from gridgov.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 _HOUR = dt.timedelta(hours=1)
+# Years already warned about as lacking a holiday schedule: one warning per year per process, not one per day.
+_UNSCHEDULED_YEARS: set[int] = set()
+_UNSCHEDULED_LOCK = threading.Lock()
 
 
 class TimeUnit(StrEnum):
@@ -40,8 +44,23 @@ def statutory_workday(day: dt.date) -> bool:
     try:
         return chinese_calendar.is_workday(day)
     except NotImplementedError:
-        log.warning("no statutory holiday schedule for %s; counting Monday-Friday as workdays", day.year)
+        _warn_unscheduled(day.year)
         return day.weekday() < 5
+
+
+def _warn_unscheduled(year: int) -> None:
+    """Logs, once per year per process, that `year` has no holiday schedule and falls back to Monday–Friday."""
+    # NOTE: the day cache alone would warn once per day asked about (and again after eviction): an SLA sweep
+    # touching a few hundred January days of an unscheduled year filled the log with the same line.
+    with _UNSCHEDULED_LOCK:
+        if year in _UNSCHEDULED_YEARS:
+            return
+        _UNSCHEDULED_YEARS.add(year)
+    log.warning(
+        "no statutory holiday schedule for %s; counting Monday-Friday as workdays until the chinese-calendar "
+        "package is updated",
+        year,
+    )
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,10 @@ PYTHON_SOURCES = (
     "domains/snapshot/pages.py",
     "domains/snapshot/service.py",
     "domains/evaluation/pages.py",
+    "domains/people/pages.py",
+    "domains/duty/pages.py",
+    "domains/staff/pages.py",
+    "domains/party/enums.py",
 )
 
 

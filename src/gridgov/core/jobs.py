@@ -66,6 +66,16 @@ def _evaluation_bulletins(engine: Engine) -> object:
     return jobs.monthly_bulletins(engine=engine)
 
 
+def _duty_notifications(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.duty.jobs")
+    return jobs.run_notifications(engine=engine)
+
+
+def _staff_filings(engine: Engine) -> object:
+    jobs = importlib.import_module("gridgov.domains.staff.jobs")
+    return jobs.apply_due_filings(engine=engine)
+
+
 JOBS: tuple[Job, ...] = (
     Job("sla-sweep", 30.0, _sla_sweep),
     Job("prune-rate-counters", 3600.0, _prune_rate_counters),
@@ -74,6 +84,8 @@ JOBS: tuple[Job, ...] = (
     Job("triage-hotspots", 900.0, _triage_hotspots),
     Job("campaign-tagging", 600.0, _campaign_tagging),
     Job("evaluation-bulletins", 3600.0, _evaluation_bulletins),
+    Job("duty-notifications", 30.0, _duty_notifications),
+    Job("staff-filings", 3600.0, _staff_filings),  # effective dates change daily: within the hour after midnight
 )
 
 

@@ -68,6 +68,14 @@ ACTIONS: dict[str, str] = {
     "area.manage": "Import and edit the area tree",
     "resident.view": "See resident records, masked (人口信息, 脱敏)",
     "resident.unmask": "See a resident's ID number and phone in clear (every read is audited)",
+    "resident.manage": "Import residents and households and record their changes: move in/out, birth, death, contact",
+    "party.view": "See party organisations, members, dual registrations (双报到) and volunteer service",
+    "party.manage": "Edit party organisations and members, record dual registrations and volunteer service",
+    "staff.view": "See grid staff, their grids, personnel filings (报备) and the staffing report",
+    "staff.manage": "Assign staff to grids and communities; request personnel changes (人员变动报备)",
+    "filing.approve": "Approve or refuse personnel change filings (报备审批); never one's own",
+    "duty.view": "See duty rosters, who is on duty now and the handover log (值班)",
+    "duty.manage": "Edit duty rosters and shifts (排班); handovers are written by whoever is on the shift",
     "triage.view": "See triage: hotspots (高频事项), classification and duplicate suggestions, the models",
     "triage.manage": "Add triage models and choose the one intake uses (分类模型)",
     "hotspot.decide": "Turn a hotspot into one supervised case, or dismiss it",
@@ -97,6 +105,12 @@ _DISPATCHER: dict[str, Scope] = {
     "resident.view": A,
     "visit.view": A,
     "export.request": A,
+    "party.view": A,
+    "staff.view": A,
+    "staff.manage": A,
+    "filing.approve": A,
+    "duty.view": A,
+    "duty.manage": A,
     "triage.view": A,
     "hotspot.decide": A,
     "evaluation.view": A,
@@ -117,6 +131,10 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "resident.view": A,
         "export.request": A,
         "export.approve": A,
+        "party.view": A,
+        "staff.view": A,
+        "filing.approve": A,
+        "duty.view": A,
         "triage.view": A,
         "hotspot.decide": A,
         "evaluation.view": A,
@@ -124,7 +142,7 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "ledger.export": A,
     },
     Role.district_dispatcher: {**_DISPATCHER, "campaign.manage": A},  # campaigns are the district centre's
-    Role.street_dispatcher: dict(_DISPATCHER),
+    Role.street_dispatcher: {**_DISPATCHER, "party.manage": A},  # the street party working committee's register
     Role.community_secretary: {
         "case.view": A,
         "case.report": A,
@@ -133,7 +151,13 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "visit.view": A,
         "resident.view": A,
         "resident.unmask": A,
+        "resident.manage": A,
         "export.request": A,
+        "party.view": A,
+        "party.manage": A,
+        "staff.view": A,
+        "staff.manage": A,
+        "duty.view": A,
         "evaluation.view": A,
         "ledger.export": A,
     },
@@ -149,6 +173,8 @@ PERMISSIONS: dict[Role, dict[str, Scope]] = {
         "device.view": A,
         "resident.view": A,
         "resident.unmask": A,
+        "resident.manage": A,
+        "duty.view": A,
     },
     Role.unit_handler: {"case.view": U, "case.handle": U, "case.note": U},
     Role.auditor: {"audit.view": ALL, "case.view": ALL},
@@ -186,8 +212,14 @@ ACTION_TOKEN_SCOPES: dict[str, TokenScope] = {
         else TokenScope.cases_write
         if action.startswith("case.")
         or action in ("visit.log", "telemetry.ingest", "video.feedback", "hotspot.decide", "campaign.manage")
+        else TokenScope.residents_write
+        if action == "resident.manage"
         else TokenScope.residents_read
         if action.startswith("resident.")
+        else TokenScope.registers_read
+        if action in ("party.view", "staff.view", "duty.view")
+        else TokenScope.registers_write
+        if action in ("party.manage", "staff.manage", "filing.approve", "duty.manage")
         else TokenScope.exports
         if action.startswith("export.") or action == "ledger.export"
         else TokenScope.audit_read

@@ -167,6 +167,14 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
         links.append(("/hotspots", N_("Hotspots")))
     if can(actor, "evaluation.view"):
         links.append(("/evaluation", N_("Evaluation")))
+    if can(actor, "resident.view"):
+        links.append(("/residents", N_("Resident register")))
+    if can(actor, "party.view"):
+        links.append(("/party", N_("Party building")))
+    if can(actor, "staff.view"):
+        links.append(("/staff", N_("Grid staff")))
+    if can(actor, "duty.view"):
+        links.append(("/duty", N_("Duty")))
     # NOTE: imported here: the intake service imports the case service, which uses this module's labels.
     from gridgov.domains.intake.service import CHANNEL_ROLES
 

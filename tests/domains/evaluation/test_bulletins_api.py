@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from gridgov.cli import app as cli_app
+from gridgov.core import db as core_db
 from gridgov.core.db import create_db_engine, transaction
 from gridgov.domains.auth.enums import Role
 from gridgov.domains.auth.models import AuditEntry
@@ -97,6 +98,9 @@ def test_who_may_not_generate_and_what_bad_input_gets(evaluation):
     assert bad.status_code == 422 and "bad period '2026-13'" in bad.json()["message"]
     bad = evaluation.post(BULLETINS, json={"period": "2026-11", "formats": ["docx"]}, headers=LEADER)
     assert bad.status_code == 422 and "unknown bulletin format 'docx'" in bad.json()["message"]
+    for period in ("0001", "1900"):  # no UTC instant for year 1's local midnight; no period before 1900
+        bad = evaluation.post(BULLETINS, json={"period": period, "formats": ["html"]}, headers=LEADER)
+        assert bad.status_code == 422 and "years 1900–9998" in bad.json()["message"], period
     empty = evaluation.post(BULLETINS, json={"period": "2024-02", "formats": ["html"]}, headers=LEADER)
     assert empty.status_code == 201
     assert "本期无数据" in evaluation.get(empty.json()[0]["url"], headers=LEADER).text
@@ -128,6 +132,8 @@ def test_the_ledger_download_is_watermarked_scoped_and_audited(evaluation, db):
     assert bad.status_code == 422 and "give both from and to" in bad.json()["message"]
     bad = evaluation.get(LEDGER, params={"unit": "NOPE"}, headers=EXPORTER)
     assert bad.status_code == 422 and bad.json()["issues"][0]["field"] == "unit"
+    bad = evaluation.get(LEDGER, params={"from": "0001-01-01", "to": "0001-01-02"}, headers=EXPORTER)
+    assert bad.status_code == 422 and "years 1900–9998" in bad.json()["message"]
 
 
 def test_the_ledger_above_the_cap_is_422(evaluation, monkeypatch):
@@ -180,3 +186,35 @@ def test_report_bulletin_and_ledger_write_files_and_say_what_they_wrote(cli_env,
     assert bad.exit_code == 1 and "--stage" in bad.output
     bad = report("ledger", "--user", "nobody", "--out", str(ledger))
     assert bad.exit_code == 1 and "user 'nobody' not found" in bad.output
+
+
+def test_a_ledger_whose_audit_entry_is_not_committed_is_not_left_on_disk(cli_env, tmp_path, monkeypatch):
+    commit_november(cli_env)
+    engine = create_db_engine(cli_env)
+    try:
+        with transaction(engine) as db:
+            user(db, "leader", Role.district_leader, "CENTRE", None, "区领导")
+    finally:
+        engine.dispose()
+    real = core_db.transaction
+
+    @contextmanager
+    def commit_fails(engine=None, *, write=True):
+        with real(engine, write=write) as session:
+            yield session
+            if write:  # the audit entry's transaction does not commit (disk full, database locked ...)
+                raise RuntimeError("commit failed")
+
+    monkeypatch.setattr(core_db, "transaction", commit_fails)
+    ledger = tmp_path / "out" / "台账.xlsx"
+    result = runner.invoke(cli_app, ["report", "ledger", "--user", "leader", "--out", str(ledger)])
+    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+    # no audit entry, so no watermarked file either (nor a half-written one beside it)
+    assert not ledger.parent.exists() or list(ledger.parent.iterdir()) == []
+    monkeypatch.undo()
+    engine = create_db_engine(cli_env)
+    try:
+        with transaction(engine, write=False) as db:
+            assert db.scalars(select(AuditEntry).where(AuditEntry.action == "ledger.export")).first() is None
+    finally:
+        engine.dispose()

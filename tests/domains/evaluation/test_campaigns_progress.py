@@ -163,11 +163,25 @@ def test_the_campaign_api_end_to_end(api, db, world: World, now):
 
     listed = api.get("/api/v1/evaluation/campaigns?status=active", headers=STREET_DISPATCHER)
     assert [c["code"] for c in listed.json()] == [CODE]
-    assert api.get(f"/api/v1/evaluation/campaigns/{CODE}", headers=STREET_DISPATCHER).json()["cases"] == 3
+    # a street user counts the campaign's cases in its street only, as its progress does (2 west, 1 east)
+    assert [c["cases"] for c in listed.json()] == [2]
+    assert api.get(f"/api/v1/evaluation/campaigns/{CODE}", headers=STREET_DISPATCHER).json()["cases"] == 2
+    assert api.get(f"/api/v1/evaluation/campaigns/{CODE}", headers=DISTRICT_DISPATCHER).json()["cases"] == 3
     assert api.get("/api/v1/evaluation/campaigns/none", headers=STREET_DISPATCHER).status_code == 404
 
     renamed = api.patch(f"/api/v1/evaluation/campaigns/{CODE}", json={"name": "改名"}, headers=DISTRICT_DISPATCHER)
     assert renamed.status_code == 200 and renamed.json()["name"] == "改名"
+    # a period cannot be taken away, nor start before the supported years: 422, nothing changed
+    for change in ({"starts_at": None}, {"ends_at": None}, {"starts_at": "0001-01-01T00:00:00"}):
+        refused = api.patch(f"/api/v1/evaluation/campaigns/{CODE}", json=change, headers=DISTRICT_DISPATCHER)
+        assert refused.status_code == 422, (change, refused.text)
+        assert refused.json()["issues"][0]["field"] == next(iter(change)), change
+    refused = api.post(
+        "/api/v1/evaluation/campaigns",
+        json=body(code="old", starts_at="0001-01-01T00:00:00"),
+        headers=DISTRICT_DISPATCHER,
+    )
+    assert refused.status_code == 422 and refused.json()["issues"][0]["field"] == "starts_at"
 
     path = f"/api/v1/evaluation/campaigns/{CODE}/cases/{cases.d.id}"
     assert api.post(path, headers=STREET_DISPATCHER).status_code == 403

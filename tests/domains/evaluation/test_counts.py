@@ -9,16 +9,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from gridgov.core.db import create_db_engine
 from gridgov.core.errors import Invalid
 from gridgov.domains.areas.models import Area
 from gridgov.domains.auth.enums import Role
 from gridgov.domains.cases import service as case_service
 from gridgov.domains.cases.enums import Reasonableness
 from gridgov.domains.evaluation import engine as counts_engine
+from gridgov.domains.evaluation import store
 from gridgov.domains.evaluation.counts import BASE_COUNTS, CountTable, markdown_table
-from gridgov.domains.evaluation.engine import EngineUnavailable, compute
+from gridgov.domains.evaluation.engine import compute
 from gridgov.domains.evaluation.enums import Dimension
 from gridgov.domains.evaluation.periods import Period
+from gridgov.domains.evaluation.store import StoreUnavailable
 from tests.domains.evaluation import scenario
 from tests.domains.evaluation.random_world import play
 from tests.domains.evaluation.reference import reference_rows
@@ -258,12 +261,13 @@ def test_an_unknown_engine_is_refused(november, db):
 
 
 def test_duckdb_falls_back_to_sql_with_a_logged_reason(november, db, monkeypatch, caplog):
-    monkeypatch.setattr(counts_engine, "_bind_url", lambda _db: make_url("sqlite://"))
+    in_memory = create_db_engine("sqlite://")
+    monkeypatch.setattr(counts_engine, "_bind_engine", lambda _db: in_memory)
     with caplog.at_level(logging.WARNING, logger="gridgov.domains.evaluation.engine"):
         table = compute(db=db, period=NOVEMBER, dimension=Dimension.district, engine="duckdb")
     assert table.engine == "sql"
     assert table.rows == scenario.DISTRICT
-    assert "in-memory SQLite database cannot be attached" in caplog.text
+    assert "in-memory SQLite database has no analytic store" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -271,20 +275,20 @@ def test_duckdb_falls_back_to_sql_with_a_logged_reason(november, db, monkeypatch
     [
         ("sqlite://", "in-memory SQLite"),
         ("sqlite:///:memory:", "in-memory SQLite"),
-        ("sqlite:////nonexistent/gridgov.db", "not found"),
-        ("mysql://u@h/db", "cannot attach a mysql database"),
+        ("mysql://u@h/db", "reads SQLite and PostgreSQL, not mysql"),
     ],
 )
-def test_databases_duckdb_cannot_attach_are_named(url, why):
-    with pytest.raises(EngineUnavailable, match=why):
-        counts_engine.attach_target(make_url(url))
+def test_databases_without_a_store_are_named(url, why, tmp_path):
+    with pytest.raises(StoreUnavailable, match=why):
+        store.store_path(tmp_path, make_url(url))
 
 
-def test_postgres_urls_become_libpq_strings():
-    url = make_url("postgresql+psycopg://gridgov:s'cret@127.0.0.1:5433/gridgov_t1?sslmode=disable")
-    assert counts_engine._libpq(url) == (
-        "host='127.0.0.1' port='5433' dbname='gridgov_t1' user='gridgov' password='s\\'cret' sslmode='disable'"
-    )
+def test_each_database_has_its_own_store_file_named_without_its_password(tmp_path):
+    one = store.store_path(tmp_path, make_url("postgresql+psycopg://u:secret@h/one"))
+    other = store.store_path(tmp_path, make_url("postgresql+psycopg://u:other@h/one"))
+    assert one == other  # the password is not part of the name
+    assert one != store.store_path(tmp_path, make_url("postgresql+psycopg://u:secret@h/two"))
+    assert "secret" not in store.source_name(make_url("postgresql+psycopg://u:secret@h/one"))
 
 
 PERIODS = ("2026-11", "2026-Q4", "2026-11-20..2026-12-05", "2026-12", "2026-12-01")

@@ -200,6 +200,33 @@ def test_other_fields_are_checked_and_all_reasons_come_at_once():
     assert {f for f, _ in refusals(name="", objects=[], formula=None)} == {"name", "objects", "formula"}
 
 
+def test_numbers_a_float_cannot_hold_are_refused_not_a_crash():
+    assert only(formula="closed / " + "9" * 400) == "the number `" + "9" * 20 + "…` is too large"
+    assert only(formula="1e999 * closed") == "the number `1e999` is too large"
+    assert only(formula="closed / 1e999") == "the number `1e999` is too large"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"direction": ["higher"]}, "direction"),
+        ({"unit": ["%"]}, "unit"),
+        ({"unit": {"a": 1}}, "unit"),
+        ({"sample": ["due"]}, "sample"),
+        ({"sample": {"due": 1}}, "sample"),
+        ({"objects": [["area"]]}, "objects"),
+        ({"objects": [{"area": 1}]}, "objects"),
+        ({"objects": {"area": 1}}, "objects"),
+        ({"min_sample": 10**12}, "min_sample"),
+        ({"position": -(10**12)}, "position"),
+        ({"code": "on_time\n"}, "code"),
+    ],
+)
+def test_values_of_the_wrong_shape_are_refused_not_a_crash(fields, field):
+    # NOTE: a YAML file can hold lists and mappings anywhere; the table holds 32-bit integers
+    assert field in {f for f, _ in refusals(**fields)}
+
+
 def test_parse_formula_never_evaluates_code(tmp_path):
     marker = tmp_path / "pwned"
     formula, issues = parse_formula(f"__import__('pathlib').Path({str(marker)!r}).touch()")

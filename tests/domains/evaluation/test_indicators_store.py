@@ -208,6 +208,14 @@ def test_import_refuses_a_file_that_is_not_an_indicator_list(db, tmp_path):
     assert stored(db) == 0
 
 
+def test_import_refuses_lists_and_mappings_where_text_belongs(db, tmp_path):
+    rows = [{**NEW, "direction": ["lower"], "unit": {"%": 1}, "sample": ["due"], "objects": [["area"]]}]
+    with pytest.raises(InputError) as caught:
+        indicators.import_indicators(db=db, path=write(tmp_path / "shapes.yaml", rows))
+    assert {i.field for i in caught.value.issues} == {"direction", "unit", "sample", "objects"}
+    assert stored(db) == 0
+
+
 def test_export_then_import_changes_nothing(db, tmp_path):
     indicators.create(db=db, data=NEW, actor=ADMIN)
     path = tmp_path / "export.yaml"

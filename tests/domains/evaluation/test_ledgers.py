@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tempfile
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -16,7 +18,7 @@ from gridgov.domains.auth.enums import Role
 from gridgov.domains.auth.models import AuditEntry
 from gridgov.domains.auth.schemas import Actor
 from gridgov.domains.cases.enums import CaseStage, Channel
-from gridgov.domains.evaluation import bulletins, ledgers, xlsx
+from gridgov.domains.evaluation import bulletins, ledgers
 from gridgov.domains.evaluation.ledgers import LedgerFilter
 from tests.domains.cases.world import STREET_E, STREET_W, World
 from tests.domains.evaluation.bulletin_world import CONTACT_NAME, CONTACT_PHONE, November, build_november, user
@@ -112,23 +114,80 @@ def test_a_role_without_ledger_export_is_refused(db, november, world):
         ledgers.export_cases(db=db, actor=grid_worker, filters=LedgerFilter())
 
 
-def test_the_streamed_sheet_escapes_text_keeps_types_and_reads_back_with_openpyxl():
-    setup = xlsx.SheetSetup(
-        name="台账 'x'",
-        widths=[12, 8],
-        freeze_rows=1,
-        print_title_row=1,
-        header="导出人 张三 & 李四",
-        footer="<mark>",
-        custom={"watermark": "导出人 A & B"},
-    )
-    with xlsx.StreamingSheet(setup) as sheet:
-        sheet.append(["编号", "值"], style=xlsx.HEADER)
-        sheet.append(["a < b & c > d", 3, 2.5, True, None, "", " padded ", "bell\x07gone"])
-    workbook = load_workbook(io.BytesIO(sheet.data))
-    ws = workbook["台账 'x'"]
-    assert [c.value for c in ws[2]] == ["a < b & c > d", 3, 2.5, True, None, None, " padded ", "bellgone"]
-    assert ws["A1"].font.b and ws.freeze_panes == "A2" and ws.column_dimensions["A"].width == 12
-    assert ws.oddHeader.center.text == "导出人 张三 && 李四"  # "&&": an ampersand, not a formatting code
-    assert ws.oddFooter.center.text == "<mark>" and ws.print_title_rows == "$1:$1"
-    assert [(p.name, p.value) for p in workbook.custom_doc_props.props] == [("watermark", "导出人 A & B")]
+def test_the_sheet_keeps_its_layout_escapes_text_and_never_makes_formulas(db, november, now):
+    leader = user(db, "leader", Role.district_leader, "CENTRE", None, "区领导 & 副手")
+    november.overdue.title = '=HYPERLINK("http://evil.example","a < b & c")'
+    november.late.title = " padded "
+    november.late.address = "bell\x07gone http://x.example"
+    db.flush()
+    data = ledgers.export_cases(db=db, actor=leader, filters=LedgerFilter())
+    workbook = load_workbook(io.BytesIO(data))
+    sheet = workbook[ledgers.SHEET]
+    table = cells(data)
+    header, rows = table[2], {row[0]: row for row in table[3:]}
+    title, address = header.index("标题"), header.index("地址")
+    # a resident's text stays text: no formula, no hyperlink; control characters XML cannot carry are dropped
+    assert rows[november.overdue.number][title] == '=HYPERLINK("http://evil.example","a < b & c")'
+    assert sheet.cell(row=list(rows).index(november.overdue.number) + 4, column=title + 1).data_type == "s"
+    late = rows[november.late.number]
+    assert late[title] == " padded " and late[address] == "bellgone http://x.example"
+    assert not sheet._hyperlinks
+    # counts stay numbers, a missing value stays an empty cell
+    assert late[header.index("回退次数") : header.index("延期次数") + 1] == [0, 0, 0]
+    assert late[header.index("合理性认定")] is None
+    # the layout: watermark bold red, headers bold on a fill, frozen below them and printed on every page
+    assert sheet["A1"].font.b and sheet["A1"].font.color.rgb == "FFC00000"
+    assert sheet["A3"].font.b and sheet["A3"].fill.fgColor.rgb == "FFDDE7F3"
+    assert sheet.freeze_panes == "A4" and sheet.print_title_rows == "$3:$3"
+    widths = {n: d.width for d in sheet.column_dimensions.values() for n in range(d.min, d.max + 1)}
+    assert [round(widths[n] - 0.71) for n in range(1, len(ledgers.COLUMNS) + 1)] == [w for _, w in ledgers.COLUMNS]
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.paperSize == 9
+    assert sheet.page_setup.fitToWidth in (None, 1) and sheet.page_setup.fitToHeight == 0  # absent: 1 (Excel's default)
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    watermark = sheet["A1"].value
+    assert "区领导 & 副手" in watermark
+    assert sheet.oddHeader.center.text == watermark.replace("&", "&&")  # "&&": an ampersand, not a formatting code
+    assert sheet.oddFooter.center.text == watermark.replace("&", "&&") and sheet.oddFooter.right.text == "&P / &N"
+    assert workbook.properties.keywords == watermark and workbook.properties.title == "案件台账"
+
+
+def test_a_header_or_footer_is_kept_within_excels_255_characters():
+    short = ledgers.header_footer("导出人 A & B", right="&R&P / &N")
+    assert short == "&C导出人 A && B&R&P / &N"
+    long = ledgers.header_footer("导出人 " + "&" * 300, right="&R&P / &N")
+    assert len(long) <= 255 and long.endswith("…&R&P / &N") and "&…" not in long  # no half of an "&&"
+
+
+def test_the_workbook_is_written_through_temporary_files_removed_afterwards_even_on_failure(
+    db, november, monkeypatch, tmp_path
+):
+    leader = user(db, "leader", Role.district_leader, "CENTRE", None, "区领导")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[str] = []
+    real = ledgers.xlsxwriter.Workbook
+
+    def workbook(target, options):
+        seen.append(options["tmpdir"])
+        assert options["constant_memory"] and not options["strings_to_formulas"] and not options["strings_to_urls"]
+        return real(target, options)
+
+    monkeypatch.setattr(ledgers.xlsxwriter, "Workbook", workbook)
+    assert len(numbers(ledgers.export_cases(db=db, actor=leader, filters=LedgerFilter()))) == 7
+    assert seen and seen[0].startswith(str(tmp_path)) and list(tmp_path.iterdir()) == []
+
+    written_so_far: list[list[Path]] = []
+    real_clean = ledgers._clean
+
+    def failing(value):
+        if value == november.overdue.title:  # a case half-way down the ledger
+            written_so_far.append([f for scratch in tmp_path.iterdir() for f in scratch.iterdir()])
+            raise RuntimeError("the database went away")
+        return real_clean(value)
+
+    monkeypatch.setattr(ledgers, "_clean", failing)
+    with pytest.raises(RuntimeError, match="went away"):
+        ledgers.export_cases(db=db, actor=leader, filters=LedgerFilter())
+    assert len(written_so_far) == 1 and written_so_far[0]  # rows were going to a temporary file ...
+    assert list(tmp_path.iterdir()) == []  # ... which is gone
+    exports = db.scalars(select(AuditEntry).where(AuditEntry.action == "ledger.export")).all()
+    assert len(exports) == 1  # the failed export is not audited

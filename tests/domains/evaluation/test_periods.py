@@ -108,3 +108,27 @@ def test_bad_text_is_refused_naming_the_accepted_forms(text, why):
         assert form in message
     assert raised.value.code == "bad_period"
     assert raised.value.details["forms"] == list(FORMS)
+
+
+@pytest.mark.parametrize(
+    "text", ["0001", "0001-01", "0001-Q1", "0001-01-01", "0001-01-02..0001-01-05", "1899-12", "1899-12-31..1900-01-02"]
+)
+def test_years_outside_the_supported_range_are_refused_not_a_crash(text):
+    # NOTE: 0001-01-01 local midnight in Shanghai is before the first instant Python can hold in UTC
+    with pytest.raises(Invalid) as raised:
+        Period.parse(text, SH)
+    assert "years 1900–9998" in raised.value.message and raised.value.code == "bad_period"
+
+
+@pytest.mark.parametrize("text", ["1900", "1900-01", "1900-01-01", "1900-01-01..9998-12-31"])
+def test_a_period_without_a_previous_one_says_so(text):
+    period = Period.parse(text, SH)
+    with pytest.raises(Invalid) as raised:
+        period.previous()
+    assert f"bad period {text!r}: the period before it lies outside the years 1900–9998" in raised.value.message
+
+
+def test_the_last_supported_year_parses():
+    period = Period.parse("9998-12", SH)
+    assert period.end == dt.datetime(9999, 1, 1, tzinfo=SH)
+    assert period.previous().label == "9998-11"

@@ -129,6 +129,17 @@ def test_a_bad_formula_is_refused_with_the_reason(evaluation):
     response = evaluation.put(f"{INDICATORS}/closure_rate", json={"formula": "__import__('os')"}, headers=ADMIN)
     assert response.status_code == 422 and "is not allowed" in response.json()["issues"][0]["message"]
     assert evaluation.put(f"{INDICATORS}/nope", json={"weight": 1}, headers=ADMIN).status_code == 404
+    # values the formula's floats or the table's 32-bit columns cannot hold: 422, nothing stored
+    response = evaluation.put(
+        f"{INDICATORS}/closure_rate", json={"formula": "closed / " + "9" * 400, "when_zero": None}, headers=ADMIN
+    )
+    assert response.status_code == 422 and "is too large" in response.json()["issues"][0]["message"]
+    for field, value in (("min_sample", 10**10), ("position", 10**10)):
+        response = evaluation.put(f"{INDICATORS}/closure_rate", json={field: value}, headers=ADMIN)
+        assert response.status_code == 422 and response.json()["issues"][0]["field"] == field
+    body = {"code": "x\n", "name": "x", "name_en": "x", "objects": ["area"], "formula": "closed"}
+    response = evaluation.post(INDICATORS, json=body, headers=ADMIN)
+    assert response.status_code == 422 and [i["field"] for i in response.json()["issues"]] == ["code"]
 
 
 def test_the_administrator_adds_an_indicator(evaluation):
@@ -191,6 +202,12 @@ def test_bad_periods_and_dimensions(evaluation):
     assert response.status_code == 422 and response.json()["code"] == "not_ranked"
     response = evaluation.get(RANKINGS, params={"period": "2026-11", "area": "999"}, headers=LEADER)
     assert response.status_code == 404
+    # years with no UTC instant for their first local midnight, or no period before them: 422, not a crash
+    for period in ("0001", "0001-01-02..0001-01-05", "1900", "1900-01-01..9998-12-31"):
+        response = evaluation.get(RANKINGS, params={"period": period}, headers=LEADER)
+        assert response.status_code == 422 and "years 1900–9998" in response.json()["detail"], period
+    response = evaluation.get("/api/v1/evaluation/counts", params={"period": "0001"}, headers=LEADER)
+    assert response.status_code == 422
 
 
 def test_units_and_people_are_ranked_with_their_own_sets(evaluation):

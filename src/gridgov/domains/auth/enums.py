@@ -48,6 +48,9 @@ class TokenScope(StrEnum):
     cases_read = "cases:read"
     cases_write = "cases:write"
     residents_read = "residents:read"
+    residents_write = "residents:write"
+    registers_read = "registers:read"  # party organisations, grid staff, duty rosters
+    registers_write = "registers:write"
     exports = "exports"
     audit_read = "audit:read"
     admin = "admin"

@@ -180,18 +180,45 @@ def bind(
     return terminal
 
 
-def revoke(*, db: Session, actor: Actor, terminal: Terminal, source_address: str | None = None) -> Terminal:
-    """Revokes a terminal (lost, replaced): reports from it are refused from now on; audited."""
+def revoke(
+    *,
+    db: Session,
+    actor: Actor,
+    terminal: Terminal,
+    source_address: str | None = None,
+    why: str = "revoked",
+    reason: str | None = None,
+) -> Terminal:
+    """Revokes a terminal (lost, replaced): reports from it are refused from now on; audited with `why` ("lost"
+    for a phone reported lost) and the reason given."""
     if terminal.status != TerminalStatus.revoked:
-        _revoke(db=db, terminal=terminal, actor=actor, now=clock.now(), source_address=source_address, why="revoked")
+        _revoke(
+            db=db,
+            terminal=terminal,
+            actor=actor,
+            now=clock.now(),
+            source_address=source_address,
+            why=why,
+            reason=reason,
+        )
         db.flush()
     return terminal
 
 
 def _revoke(
-    *, db: Session, terminal: Terminal, actor: Actor, now: dt.datetime, source_address: str | None, why: str
+    *,
+    db: Session,
+    terminal: Terminal,
+    actor: Actor,
+    now: dt.datetime,
+    source_address: str | None,
+    why: str,
+    reason: str | None = None,
 ) -> None:
     terminal.status, terminal.revoked_at, terminal.revoked_by = TerminalStatus.revoked, now, actor.user_id
+    detail: dict[str, object] = {"device_id": terminal.device_id, "user_id": terminal.user_id, "why": why}
+    if reason:
+        detail["reason"] = reason
     write_audit(
         db=db,
         actor=actor,
@@ -199,5 +226,5 @@ def _revoke(
         target_type="terminal",
         target_id=terminal.id,
         source_address=source_address,
-        detail={"device_id": terminal.device_id, "user_id": terminal.user_id, "why": why},
+        detail=detail,
     )

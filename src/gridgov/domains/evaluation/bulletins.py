@@ -44,6 +44,7 @@ from gridgov.domains.auth.schemas import Actor
 from gridgov.domains.cases.models import Case
 from gridgov.domains.catalog.enums import Stage
 from gridgov.domains.catalog.models import MatterType, Unit
+from gridgov.domains.evaluation import campaigns
 from gridgov.domains.evaluation import engine as counts_engine
 from gridgov.domains.evaluation import indicators as indicator_defs
 from gridgov.domains.evaluation import service as ranking_service
@@ -317,11 +318,22 @@ def bulletin_scope(*, db: Session, actor: Actor) -> Area | None:
     )
 
 
+SCOPE_LENGTH = 64  # evaluation_bulletin.scope
+
+
 def scope_key(level: Dimension, area: Area | None, campaign: Campaign | None = None) -> str:
-    """Returns the stored scope of a bulletin: "street" (the district), "community@<street code>", "campaign:<code>"."""
-    if campaign is not None:
-        return f"campaign:{campaign.code}"
-    return str(level) if area is None or area.level == AreaLevel.district else f"{level}@{area.code}"
+    """Returns the stored scope of a bulletin: "street" (the district), "community@<street code>", "campaign:<code>"
+    (a campaign's, district-wide) or "campaign:<code>@<street code>" (a campaign's cases in one street)."""
+    street = f"@{area.code}" if area is not None and area.level != AreaLevel.district else ""
+    if campaign is None:
+        return f"{level}{street}"
+    key = f"campaign:{campaign.code}{street}"
+    if len(key) > SCOPE_LENGTH:
+        # NOTE: a campaign code may be 64 characters itself: shortened, with a digest of the whole keeping it unique.
+        digest = hashlib.sha256(campaign.code.encode()).hexdigest()[:8]
+        room = SCOPE_LENGTH - len("campaign:~") - len(digest) - len(street)
+        key = f"campaign:{campaign.code[:room]}~{digest}{street}"
+    return key
 
 
 def build(
@@ -883,6 +895,14 @@ def to_xlsx(data: BulletinData) -> bytes:
         headers, rows, formats = _ranking_layout(page.ranking)
         table(ws, headers, rows, formats)
 
+    # NOTE: openpyxl takes any text starting with "=" for a formula: a title a resident typed as
+    # "=HYPERLINK(...)" would run when the file is opened. A bulletin has no formulas: every such cell is text.
+    for worksheet in workbook.worksheets:
+        for row in worksheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+
     buffer = io.BytesIO()
     workbook.properties.title = data.title
     workbook.properties.creator = "gridgov"
@@ -1018,12 +1038,12 @@ def parse_formats(values: Iterable[str | BulletinFormat]) -> list[BulletinFormat
 
 
 def file_name(data: BulletinData, fmt: BulletinFormat) -> str:
-    """Returns the download name of a bulletin file: bulletin-2026-11-street.xlsx, ...-community-410105001.pdf."""
-    scope = (
-        data.campaign
-        and f"campaign-{data.campaign}"
-        or (f"{data.level}-{data.scope_code}" if data.scope_code else str(data.level))
-    )
+    """Returns the download name of a bulletin file: bulletin-2026-11-street.xlsx, ...-community-410105001.pdf,
+    ...-campaign-<code>.html (a street's: ...-campaign-<code>-410105001.html)."""
+    if data.campaign:
+        scope = f"campaign-{data.campaign}" + (f"-{data.scope_code}" if data.scope_code else "")
+    else:
+        scope = f"{data.level}-{data.scope_code}" if data.scope_code else str(data.level)
     return re.sub(r"[^\w.-]+", "-", f"bulletin-{data.period.label}-{scope}") + f".{fmt}"
 
 
@@ -1142,6 +1162,35 @@ def write(
         scope=scope,
         files=render(data, chosen),
         campaign_id=campaign.id if campaign is not None else None,
+    )
+
+
+def write_campaign(
+    *,
+    db: Session,
+    code: str,
+    actor: Actor,
+    formats: Sequence[BulletinFormat | str],
+    period: str | None = None,
+    level: Dimension | str = Dimension.street,
+    engine: str | None = None,
+    now: dt.datetime | None = None,
+) -> Written:
+    """Builds and writes a campaign's bulletin (专项督查通报): its cases in the actor's district or street, over
+    `period` as written or, by default, the campaign's own dates (`campaigns.counted_dates`). Reads only: `save` it.
+    """
+    area = bulletin_scope(db=db, actor=actor)
+    campaign = campaigns.get_by_code(db=db, code=code)
+    chosen = parse_period(period if period else campaigns.counted_dates(campaign=campaign, now=now))
+    return write(
+        db=db,
+        period=chosen,
+        level=level,
+        formats=formats,
+        actor=actor,
+        scope_path=area.path if area is not None else None,
+        campaign=campaign,
+        engine=engine,
     )
 
 

@@ -45,7 +45,7 @@ from gridgov.domains.evaluation.dashboard import DayCount
 from gridgov.domains.evaluation.enums import CampaignStatus, Dimension, Direction
 from gridgov.domains.evaluation.indicators import IndicatorDef
 from gridgov.domains.evaluation.models import Campaign, CampaignCase
-from gridgov.domains.evaluation.periods import Period
+from gridgov.domains.evaluation.periods import MAX_YEAR, MIN_YEAR, Period
 from gridgov.domains.evaluation.schemas import CampaignCreate, CampaignUpdate
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -72,8 +72,8 @@ def list_campaigns(*, db: Session, status: CampaignStatus | None = None) -> list
     return list(db.scalars(stmt.order_by(Campaign.status, Campaign.starts_at.desc(), Campaign.id.desc())))
 
 
-def case_counts(*, db: Session, campaign_ids: Sequence[int]) -> dict[int, int]:
-    """Returns how many cases each campaign holds, by campaign id."""
+def case_counts(*, db: Session, campaign_ids: Sequence[int], scope_path: str | None = None) -> dict[int, int]:
+    """Returns how many cases each campaign holds (those in an area subtree, when given), by campaign id."""
     if not campaign_ids:
         return {}
     stmt = (
@@ -81,6 +81,8 @@ def case_counts(*, db: Session, campaign_ids: Sequence[int]) -> dict[int, int]:
         .where(CampaignCase.campaign_id.in_(list(campaign_ids)))
         .group_by(CampaignCase.campaign_id)
     )
+    if scope_path:
+        stmt = stmt.join(Case, Case.id == CampaignCase.case_id).where(dashboard.in_scope(scope_path))
     return {campaign_id: int(n) for campaign_id, n in db.execute(stmt)}
 
 
@@ -99,7 +101,10 @@ def _aware(value: dt.datetime) -> dt.datetime:
     """Returns `value` as an aware UTC time; a naive time is the district's local time."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=get_settings().tz)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01 local has no UTC instant: left as it is, `_validate` refuses its year
+        return value
 
 
 def _validate(*, db: Session, values: dict[str, Any], actor: Actor) -> None:
@@ -107,7 +112,7 @@ def _validate(*, db: Session, values: dict[str, Any], actor: Actor) -> None:
     where = f"campaign {values.get('code') or ''}".strip()
     issues: list[Issue] = []
     code = values.get("code") or ""
-    if not CODE_RE.match(code):
+    if not CODE_RE.fullmatch(code):
         issues.append(
             Issue(where, "a code is 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit", "code")
         )
@@ -132,7 +137,15 @@ def _validate(*, db: Session, values: dict[str, Any], actor: Actor) -> None:
         issues.append(Issue(where, "name the areas of the campaign: yours is not the whole district", "area_codes"))
 
     starts_at, ends_at = values.get("starts_at"), values.get("ends_at")
-    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+    dated = True
+    for name, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if moment is None:
+            issues.append(Issue(where, "a campaign needs its period: this cannot be null", name))
+            dated = False
+        elif not MIN_YEAR <= moment.year <= MAX_YEAR:
+            issues.append(Issue(where, f"must lie within the years {MIN_YEAR}–{MAX_YEAR}", name))
+            dated = False
+    if dated and ends_at <= starts_at:
         issues.append(
             Issue(
                 where, f"ends_at ({ends_at.isoformat()}) must be after starts_at ({starts_at.isoformat()})", "ends_at"
@@ -443,6 +456,21 @@ def _met(direction: Direction | str, value: float | None, target: float) -> bool
     return value >= target - 1e-12 if Direction(direction) == Direction.higher else value <= target + 1e-12
 
 
+def counted_until(*, campaign: Campaign, now: dt.datetime) -> dt.datetime:
+    """Returns when a campaign's counting ends: now while it is active, the moment it was closed otherwise."""
+    # NOTE: counted up to now (the handling of its cases goes on after its last reporting day) or to its closing.
+    end = now if campaign.status == CampaignStatus.active else campaign.updated_at
+    return max(end, campaign.starts_at + dt.timedelta(seconds=1))
+
+
+def counted_dates(*, campaign: Campaign, now: dt.datetime | None = None) -> str:
+    """Returns the local dates a campaign is counted over, "2026-11-01..2026-11-28": from its first day to today
+    (or to the day it was closed). Its progress covers them, and its bulletin by default."""
+    tz = get_settings().tz
+    end = counted_until(campaign=campaign, now=now or clock_now())
+    return f"{campaign.starts_at.astimezone(tz).date()}..{(end - dt.timedelta(microseconds=1)).astimezone(tz).date()}"
+
+
 def progress(
     *,
     db: Session,
@@ -454,10 +482,8 @@ def progress(
     """Returns the campaign's progress: counts over its cases (in `scope_path` when given), targets, streets, days."""
     now = now or clock_now()
     tz = get_settings().tz
-    # NOTE: counted up to now (the handling of its cases goes on after its last reporting day) or to its closing.
-    end = now if campaign.status == CampaignStatus.active else campaign.updated_at
-    end = max(end, campaign.starts_at + dt.timedelta(seconds=1))
-    label = f"{campaign.starts_at.astimezone(tz).date()}..{(end - dt.timedelta(microseconds=1)).astimezone(tz).date()}"
+    end = counted_until(campaign=campaign, now=now)
+    label = counted_dates(campaign=campaign, now=now)
     period = Period(start=campaign.starts_at, end=end, label=label)
     ids = case_ids(db=db, campaign=campaign, scope_path=scope_path)
 

@@ -294,6 +294,7 @@ def ledger_command(
 ) -> None:
     """Exports a case ledger (台账) to XLSX as a user: watermarked with who and when, written to the audit log."""
     import datetime as dt
+    import os
 
     from gridgov.core.db import transaction
     from gridgov.core.errors import DomainError, InputError, Issue, NotFoundError
@@ -326,14 +327,21 @@ def ledger_command(
             overdue_only=overdue,
             channels=enum_values(Channel, channel, "--channel"),
         )
-        # NOTE: the file is written inside the transaction: a file that cannot be written leaves no audit entry.
-        with transaction() as db:
-            ledger = ledgers.export(db=db, actor=actor, filters=filters, source_address="cli")
-            try:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(ledger.data)
-            except OSError as error:
-                raise InputError([Issue(str(out), f"cannot write: {error.strerror or error}")], "not written") from None
+        # NOTE: written beside `out` inside the transaction (a file that cannot be written leaves no audit entry)
+        # and given its name once the audit entry is committed (one that is not committed leaves no file).
+        partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+        try:
+            with transaction() as db:
+                ledger = ledgers.export(db=db, actor=actor, filters=filters, source_address="cli")
+                try:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    partial.write_bytes(ledger.data)
+                except OSError as error:
+                    message = f"cannot write: {error.strerror or error}"
+                    raise InputError([Issue(str(out), message)], "not written") from None
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
     except (DomainError, InputError, NotFoundError) as error:
         raise _report_fail(error) from None
     console.print(f"wrote {out}: {ledger.rows:,} case(s), {len(ledger.data):,} bytes; {ledger.watermark}", markup=False)

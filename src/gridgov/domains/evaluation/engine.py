@@ -1,33 +1,26 @@
-"""The counts engine: one SQL aggregation over `case` and `case_event`, run by DuckDB or by the database itself.
+"""The counts engine: every base count of a period by a dimension, from the event log, by DuckDB or by SQL.
 
-`compute` runs the same query text (`build_sql`) either in DuckDB, which attaches the live database read-only
-through its bundled scanners (sqlite_scanner for the SQLite file, postgres_scanner for PostgreSQL), or
-through SQLAlchemy on the database ("sql"). Both give identical tables. The few places where the dialects
-differ (timestamps, JSON fields, parameters, where single rows are looked up) are the `Dialect` shim below,
-and nowhere else.
+Two engines give identical tables (tested on hand-built and random worlds):
 
-DuckDB reads COMMITTED data only: it opens its own connection, so rows the caller's session has written but not
-committed (flushed or not) are invisible to it. Callers that need their own uncommitted writes counted (tests in
-a rolled-back transaction) use engine="sql", which runs inside the caller's session.
+- "duckdb" reads the analytic store (`store.py`): a DuckDB copy of the committed log where each event carries
+  what its case's history decides (state after it, task on time, first of its kind ...), synced before every
+  computation; a period's counts are then filters and one GROUP BY (`build_store_sql`). It reads COMMITTED data
+  only: rows the caller's session has written but not committed are not in it.
+- "sql" runs one aggregation in the database through the caller's session (`build_sql`), replaying each case's
+  log with self-joins; it sees the session's own uncommitted writes (tests in a rolled-back transaction).
+
+The few places where SQLite and PostgreSQL differ for the SQL engine are the `Dialect` shim, and nowhere else.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import itertools
 import logging
-import os
-import re
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
-from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from gridgov.config import get_settings
@@ -35,12 +28,13 @@ from gridgov.core.errors import Invalid
 from gridgov.core.templating import CHANNEL_LABELS
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
-from gridgov.domains.auth.enums import Role
-from gridgov.domains.auth.models import User
-from gridgov.domains.catalog.models import MatterType
+from gridgov.domains.catalog.models import MatterType, Unit
+from gridgov.domains.evaluation import store
 from gridgov.domains.evaluation.counts import BASE_COUNTS, CountTable
 from gridgov.domains.evaluation.enums import Dimension
 from gridgov.domains.evaluation.periods import Period
+from gridgov.domains.evaluation.store import FACT_BITS, FACTS, Fact
+from gridgov.domains.staff import service as staff_service
 
 log = logging.getLogger(__name__)
 
@@ -51,29 +45,22 @@ AREA_DIMENSIONS: dict[Dimension, AreaLevel] = {
     Dimension.community: AreaLevel.community,
     Dimension.grid: AreaLevel.grid,
 }
-STAFF_ROLES = (Role.grid_worker, Role.community_secretary)
 
 
-class EngineUnavailable(Exception):
-    """DuckDB cannot read this database (in-memory SQLite, an unsupported URL, a missing extension)."""
-
-
-# --- the dialect shim: every difference between SQLite, PostgreSQL and DuckDB is here --------------------------
+# --- the dialect shim: every difference between SQLite and PostgreSQL is here -----------------------------------
 
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one SQL engine spells what the query needs: JSON fields, a time difference, parameters."""
+    """How SQLite or PostgreSQL spells what the query needs: JSON fields, a time difference, timestamps."""
 
-    name: str  # "sqlite", "postgresql" or "duckdb"
+    name: str  # "sqlite" or "postgresql"
 
     def json_text(self, column: str, key: str) -> str:
-        """A JSON object field as text ("true"/"false" for booleans on PostgreSQL and DuckDB)."""
+        """A JSON object field as text ("true"/"false" for booleans on PostgreSQL)."""
         if self.name == "sqlite":
             return f"json_extract({column}, '$.{key}')"
-        if self.name == "postgresql":
-            return f"({column} ->> '{key}')"
-        return f"json_extract_string({column}, '$.{key}')"
+        return f"({column} ->> '{key}')"
 
     def json_true(self, column: str, key: str) -> str:
         """A condition: the JSON field is boolean true."""
@@ -85,11 +72,15 @@ class Dialect:
     def seconds(self, start: str, end: str) -> str:
         """Whole seconds from `start` to `end` (timestamps as stored)."""
         if self.name == "sqlite":
-            # Timestamps are stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's SQLite DateTime).
-            return f"ROUND((julianday({end}) - julianday({start})) * 86400.0)"
-        if self.name == "postgresql":
-            return f"ROUND(EXTRACT(EPOCH FROM ({end} - {start})))"
-        return f"ROUND(epoch({end}) - epoch({start}))"
+            # Timestamps are stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's SQLite DateTime): whole
+            # seconds by unixepoch of the text cut before its fraction, and the microseconds from the text, exactly.
+            # NOTE: unixepoch() and julianday() of the whole text round it to the millisecond first (…:47.999584 is
+            # …:48), which moves durations across a rounding boundary; julianday's double is off by ~50 µs besides.
+            return (
+                f"ROUND((unixepoch(substr({end}, 1, 19)) - unixepoch(substr({start}, 1, 19)))"
+                f" + (CAST(substr({end}, 21, 6) AS INTEGER) - CAST(substr({start}, 21, 6) AS INTEGER)) / 1e6)"
+            )
+        return f"ROUND(EXTRACT(EPOCH FROM ({end} - {start})))"
 
     def timestamp(self, value: dt.datetime) -> Any:
         """A bound value comparable with the stored timestamps."""
@@ -97,23 +88,7 @@ class Dialect:
         if self.name == "sqlite":
             # NOTE: compared as text, so in exactly the stored format (always with microseconds).
             return utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-        if self.name == "duckdb":
-            return utc.replace(tzinfo=None)  # the DuckDB session's time zone is UTC
         return utc
-
-    def lookup(self, table: str) -> str:
-        """Where single rows of `case` or `case_event` are looked up by key. The databases use the table's own
-        index (a lookup by key stays fast however wrong the planner's row estimates for the CTEs are); DuckDB
-        uses the copy it has already read (reading the table again would scan it again)."""
-        if self.name == "duckdb":
-            return {"case": "cs", "case_event": "ev"}[table]
-        return f'"{table}"'
-
-    def statement(self, sql: str) -> str:
-        """The query text with this engine's parameter markers (SQLAlchemy's :name; DuckDB's $name)."""
-        if self.name == "duckdb":
-            return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"$\1", sql)
-        return sql
 
 
 # --- the query ----------------------------------------------------------------------------------------------
@@ -143,17 +118,18 @@ def _int_list(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def case_filter(query: Query) -> str:
-    """The WHERE condition on `"case" c` selecting the cases counted (ids are inlined as integers)."""
+def case_filter(query: Query, *, case: str = "c.id", row: str = "c.", scope_param: str = ":scope_path") -> str:
+    """The condition selecting the cases counted (ids are inlined as integers): on `"case" c` by default, or on
+    the store's events (`case` their case id column, `row` their prefix, `scope_param` DuckDB's parameter)."""
     conditions = ["1 = 1"]
     if query.scope_path:
-        conditions.append(f"substr(c.area_path, 1, {len(query.scope_path)}) = :scope_path")
+        conditions.append(f"substr({row}area_path, 1, {len(query.scope_path)}) = {scope_param}")
     if query.matter_type_ids is not None:
         conditions.append(
-            f"c.matter_type_id IN ({_int_list(query.matter_type_ids)})" if query.matter_type_ids else "1 = 0"
+            f"{row}matter_type_id IN ({_int_list(query.matter_type_ids)})" if query.matter_type_ids else "1 = 0"
         )
     if query.case_ids is not None:
-        conditions.append(f"c.id IN ({_int_list(query.case_ids)})" if query.case_ids else "1 = 0")
+        conditions.append(f"{case} IN ({_int_list(query.case_ids)})" if query.case_ids else "1 = 0")
     return " AND ".join(conditions)
 
 
@@ -179,7 +155,9 @@ def build_sql(dialect: Dialect, query: Query) -> str:
     """
     key, label, dimension_join = DIMENSION_SQL[query.dimension]
     field = dialect.json_text
-    events, cases = dialect.lookup("case_event"), dialect.lookup("case")
+    # NOTE: single rows of `case` and `case_event` are looked up by key in the tables themselves: the index keeps
+    # a lookup fast however wrong the planner's row estimates for the CTEs are.
+    events, cases = '"case_event"', '"case"'
     return f"""
 WITH
 cs AS MATERIALIZED (  -- the cases counted
@@ -363,15 +341,109 @@ GROUP BY k, name
 """
 
 
-# --- running it --------------------------------------------------------------------------------------------------
+# --- the same counts over the analytic store ---------------------------------------------------------------------
 
 
-def _bind_url(db: Session) -> URL:
-    bind = db.get_bind()
-    if isinstance(bind, Connection):
-        return bind.engine.url
-    assert isinstance(bind, Engine)
-    return bind.url
+# The store's column each dimension groups by; ids, codes and names are resolved afterwards from small tables.
+STORE_KEYS: dict[Dimension, str] = {
+    Dimension.grid: "grid_id",
+    Dimension.community: "community_id",
+    Dimension.street: "street_id",
+    Dimension.district: "district_id",
+    Dimension.matter_class: "matter_type_id",
+    Dimension.matter_type: "matter_type_id",
+    Dimension.channel: "channel",
+}
+_FIRST_IN_PERIOD = "(prev_kind_at IS NULL OR prev_kind_at < $period_start)"
+
+
+@dataclass(frozen=True)
+class StoreQuery:
+    """One aggregation over the store: a row per key with one column per fact (a count, or a count and hours)."""
+
+    sql: str
+    facts: tuple[Fact, ...]
+
+
+def _where(fact: Fact) -> str:
+    """The condition on a row: its fact bit (what it is), and what the period decides."""
+    parts = [f"(facts & {FACT_BITS[fact.name]}) <> 0" if fact.base else None, fact.when]
+    return " AND ".join(part for part in parts if part) or "true"
+
+
+def _bucket(source: str, key: str, label: str, facts: list[Fact], *, per_case: bool) -> StoreQuery:
+    """The aggregation of `facts` from `source` by `key`. A fact counted once per case whose key changes from event
+    to event (the unit dispatched to, the acting user) is counted per (key, case) first (`per_case`); otherwise a
+    case's first such event in the period stands for it (the key is the case's own)."""
+    columns = []
+    for fact in facts:
+        if per_case:
+            condition = f"{fact.name}_case"
+        else:
+            condition = " AND ".join(
+                part for part in (_where(fact), _FIRST_IN_PERIOD if fact.once else None, fact.ok) if part is not None
+            )
+        columns.append(f"count(*) FILTER (WHERE {condition})")
+        if fact.amount:
+            columns.append(f"coalesce(sum({fact.amount}) FILTER (WHERE {condition}), 0)")
+    if per_case:
+        flags = ", ".join(
+            (f"bool_and({fact.ok}) FILTER (WHERE {_where(fact)})" if fact.ok else f"bool_or({_where(fact)})")
+            + f" AS {fact.name}_case"
+            for fact in facts
+        )
+        source = (
+            f"(SELECT {key} AS k, max({label}) AS label, {flags} FROM {source}"
+            f" WHERE {' OR '.join(f'({_where(fact)})' for fact in facts)} GROUP BY {key}, case_id)"
+        )
+        key, label = "k", "label"
+    sql = f"SELECT {key} AS k, max({label}), {', '.join(columns)} FROM {source} WHERE {key} IS NOT NULL GROUP BY 1"
+    return StoreQuery(sql=sql, facts=tuple(facts))
+
+
+def build_store_queries(query: Query) -> list[StoreQuery]:
+    """Returns the aggregations over the store that together give every count of `query`."""
+    dimension = query.dimension
+    where = case_filter(query, case="case_id", row="", scope_param="$scope_path")
+    start = f"TIMESTAMP '{query.period.start.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}'"
+    end = f"TIMESTAMP '{query.period.end.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}'"
+    # NOTE: every fact on the period's events has a base bit: events that are none of them (sign, start, notes …)
+    # are dropped before any condition is evaluated
+    in_period = f"(SELECT * FROM ev WHERE occurred_at >= {start} AND occurred_at < {end} AND facts <> 0 AND {where})"
+    # each case as it stood at the end: its last event before the end (only those with a deadline in the period)
+    at_end = (
+        f"(SELECT * FROM ev WHERE occurred_at < {end} AND (next_at IS NULL OR next_at >= {end})"
+        f" AND handle_due >= {start} AND handle_due < {end} AND {where})"
+    )
+    buckets: dict[tuple[str, str, str, bool], list[Fact]] = {}
+    for fact in FACTS:
+        source = in_period if fact.source == "pe" else at_end
+        if dimension == Dimension.person:
+            if not fact.by_user:
+                continue  # counted for no user
+            bucket = (source, "actor_user_id", "actor_name", fact.once)
+        elif dimension == Dimension.unit:
+            if fact.source == "pe" and fact.unit == "handler":
+                # NOTE: a case with events in the period has its last event before the end among them; that event
+                # may be none of the facts (a sign, a note ...): it is looked for among all the period's events
+                last = (
+                    f"(SELECT case_id, handler FROM ev WHERE occurred_at >= {start} AND occurred_at < {end}"
+                    f" AND (next_at IS NULL OR next_at >= {end}) AND {where})"
+                )
+                source = (
+                    f"(SELECT p.* EXCLUDE (handler), e.handler FROM {in_period} p JOIN {last} e"
+                    " ON e.case_id = p.case_id)"
+                )
+            bucket = (source, fact.unit, "NULL", fact.once and fact.unit != "handler")
+        else:
+            bucket = (source, STORE_KEYS[dimension], "NULL", False)
+        buckets.setdefault(bucket, []).append(fact)
+    queries = []
+    for (source, key, label, per_case), facts in buckets.items():
+        made = _bucket(source, key, label, facts, per_case=per_case)
+        sql = made.sql.replace("$period_start", start).replace("$period_end", end)
+        queries.append(StoreQuery(sql=sql, facts=made.facts))
+    return queries
 
 
 def run_sql(db: Session, query: Query) -> list[tuple[Any, ...]]:
@@ -384,129 +456,64 @@ def run_sql(db: Session, query: Query) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in result]
 
 
-def _load_extension(con: Any, name: str) -> None:
-    """Loads a DuckDB extension from its PyPI package (offline): by file path, so nothing is written to $HOME."""
-    version = con.execute("PRAGMA version").fetchone()[0]
-    try:
-        package = importlib.import_module(f"duckdb_extension_{name}")
-    except ImportError as error:
-        raise EngineUnavailable(f"the package duckdb-extension-{name.replace('_', '-')} is not installed") from error
-    path = Path(package.__file__).parent / "extensions" / version / f"{name}.duckdb_extension"
-    if not path.exists():
-        raise EngineUnavailable(f"no {name} extension for DuckDB {version} in {path.parent}")
-    con.execute(f"LOAD '{_quote(str(path))}'")
+def _bind_engine(db: Session) -> Engine:
+    bind = db.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
+def run_store(db: Session, query: Query) -> list[tuple[Any, ...]]:
+    """Syncs the analytic store with the committed log and runs the aggregations there; rows as `run_sql` gives."""
+    params = {"scope_path": query.scope_path} if query.scope_path else {}
+    rows: list[tuple[Any, ...]] = []
+    with store.opened(_bind_engine(db), get_settings().evaluation_store_dir) as (con, _report):
+        for part in build_store_queries(query):
+            for key, label, *values in con.execute(part.sql, params).fetchall():
+                found = iter(values)
+                for fact in part.facts:
+                    count, amount = next(found), (next(found) if fact.amount else 0)
+                    if count:
+                        rows.append((key, label, fact.name, count, amount))
+    return _resolve_keys(db, query.dimension, rows)
 
 
-def _libpq(url: URL) -> str:
-    """Returns a libpq connection string ("host=... dbname=...") for a PostgreSQL SQLAlchemy URL."""
-    parts: dict[str, Any] = {
-        "host": url.host,
-        "port": url.port,
-        "dbname": url.database,
-        "user": url.username,
-        "password": url.password,
-    }
-    for name, value in url.query.items():
-        parts[name] = value if isinstance(value, str) else value[-1]
-    quoted = []
-    for name, value in parts.items():
-        if value is None or value == "":
-            continue
-        escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
-        quoted.append(f"{name}='{escaped}'")
-    return " ".join(quoted)
-
-
-@dataclass(frozen=True)
-class Target:
-    """How DuckDB attaches a database: the scanner extension, the ATTACH string and type, the schema to use."""
-
-    extension: str
-    location: str
-    type: str
-    schema: str | None
-
-
-def attach_target(url: URL) -> Target:
-    """Returns how DuckDB attaches the database at `url`; raises EngineUnavailable when it cannot."""
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode") == "memory":
-            raise EngineUnavailable("an in-memory SQLite database cannot be attached by DuckDB")
-        path = Path(database).resolve()
-        if not path.is_file():
-            raise EngineUnavailable(f"SQLite file {path} not found")
-        return Target("sqlite_scanner", str(path), "sqlite", None)
-    if backend == "postgresql":
-        return Target("postgres_scanner", _libpq(url), "postgres", "public")
-    raise EngineUnavailable(f"DuckDB cannot attach a {backend} database")
-
-
-# One in-memory DuckDB per process, its scanner extensions loaded once (loading takes a few tenths of a second);
-# every compute attaches the database under a name of its own, on a cursor of its own, and detaches it after.
-_duck_lock = threading.Lock()
-_duck: dict[str, Any] = {}
-_aliases = itertools.count(1)
-
-
-def _duckdb_cursor(extension: str) -> Any:
-    """Returns a new cursor (a connection of its own) on this process's DuckDB, with `extension` loaded."""
-    try:
-        import duckdb
-    except ImportError as error:
-        raise EngineUnavailable("duckdb is not installed") from error
-    with _duck_lock:
-        if _duck.get("pid") != os.getpid():  # NOTE: a DuckDB instance does not survive a fork
-            _duck.clear()
-            _duck.update(
-                pid=os.getpid(),
-                con=duckdb.connect(":memory:", config={"autoinstall_known_extensions": False}),
-                loaded=set(),
+def _resolve_keys(db: Session, dimension: Dimension, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Turns the store's keys (area and matter type ids, unit codes) into the codes and names `run_sql` gives;
+    rows as (key, label, name, cases, events, amount)."""
+    if dimension in AREA_DIMENSIONS:
+        ids = {key for key, *_ in rows}
+        names = {
+            a.id: (a.code, a.name) for a in db.execute(select(Area.id, Area.code, Area.name).where(Area.id.in_(ids)))
+        }
+        keyed = [(*names[key], name, count, amount) for key, _label, name, count, amount in rows if key in names]
+    elif dimension in (Dimension.matter_class, Dimension.matter_type):
+        ids = {key for key, *_ in rows}
+        found = db.execute(
+            select(MatterType.id, MatterType.code, MatterType.name, MatterType.major_code, MatterType.major_name).where(
+                MatterType.id.in_(ids)
             )
-        if extension not in _duck["loaded"]:
-            try:
-                _load_extension(_duck["con"], extension)
-            except duckdb.Error as error:
-                raise EngineUnavailable(f"DuckDB could not load {extension}: {error}") from error
-            _duck["loaded"].add(extension)
-        return _duck["con"].cursor()
-
-
-@contextmanager
-def attached(url: URL) -> Iterator[Any]:
-    """Yields a DuckDB cursor whose default catalog is the database at `url`, attached read-only."""
-    import duckdb
-
-    target = attach_target(url)
-    cursor = _duckdb_cursor(target.extension)
-    alias = f"gridgov_{next(_aliases)}"
-    try:
-        cursor.execute("SET SESSION TimeZone = 'UTC'")
-        try:
-            cursor.execute(f"ATTACH '{_quote(target.location)}' AS {alias} (TYPE {target.type}, READ_ONLY)")
-        except duckdb.Error as error:
-            raise EngineUnavailable(f"DuckDB could not attach the database: {error}") from error
-        try:
-            cursor.execute(f"USE {alias}{'.' + target.schema if target.schema else ''}")
-            yield cursor
-        finally:
-            cursor.execute("USE memory")
-            cursor.execute(f"DETACH {alias}")
-    finally:
-        cursor.close()
-
-
-def run_duckdb(db: Session, query: Query) -> list[tuple[Any, ...]]:
-    """Runs the aggregation in DuckDB over the committed data of the session's database."""
-    dialect = Dialect("duckdb")
-    with attached(_bind_url(db)) as cursor:
-        result = cursor.execute(dialect.statement(build_sql(dialect, query)), query.params(dialect))
-        return [tuple(row) for row in result.fetchall()]
+        )
+        names = {
+            t.id: (t.major_code, t.major_name) if dimension == Dimension.matter_class else (t.code, t.name)
+            for t in found
+        }
+        # NOTE: a case has one matter type, so a class's distinct cases are the sum over its types.
+        merged: dict[tuple[str, str], list[Any]] = {}
+        for key, _label, name, count, amount in rows:
+            if key not in names:
+                continue
+            code, label = names[key]
+            entry = merged.setdefault((code, name), [label, 0, 0.0])
+            entry[0] = max(entry[0], label)
+            entry[1] += count
+            entry[2] += float(amount or 0)
+        keyed = [(code, label, name, count, amount) for (code, name), (label, count, amount) in merged.items()]
+    elif dimension == Dimension.unit:
+        codes = {key for key, *_ in rows}
+        names = dict(db.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all())
+        keyed = [(key, names.get(key), name, count, amount) for key, _label, name, count, amount in rows]
+    else:
+        keyed = [(key, label, name, count, amount) for key, label, name, count, amount in rows]
+    return [(key, label, name, count, count, amount) for key, label, name, count, amount in keyed]
 
 
 # --- compute ---------------------------------------------------------------------------------------------------
@@ -537,9 +544,10 @@ def compute(
 ) -> CountTable:
     """Computes every base count of `period` by `dimension` from the event log.
 
-    `engine` None uses the setting `evaluation_engine`; "duckdb" reads committed data only and falls back to
-    "sql" (logged) when it cannot attach the database. `scope_path` limits to cases in an area subtree (an area
-    path prefix), `matter_type_codes` to those types, `case_ids` to those cases (a campaign's).
+    `engine` None uses the setting `evaluation_engine`; "duckdb" reads committed data only (the analytic store)
+    and falls back to "sql" (logged) when the database has no store (an in-memory SQLite). `scope_path` limits
+    to cases in an area subtree (an area path prefix), `matter_type_codes` to those types, `case_ids` to those
+    cases (a campaign's).
     """
     dimension = Dimension(dimension)
     chosen = engine or get_settings().evaluation_engine
@@ -556,8 +564,8 @@ def compute(
     used = "sql"
     if chosen == "duckdb":
         try:
-            rows, used = run_duckdb(db, query), "duckdb"
-        except EngineUnavailable as reason:
+            rows, used = run_store(db, query), "duckdb"
+        except store.StoreUnavailable as reason:
             log.warning("counts engine: DuckDB unavailable (%s); using the database's SQL instead", reason)
     if rows is None:
         rows = run_sql(db, query)
@@ -600,15 +608,12 @@ def _add_areas(db: Session, table: CountTable, level: AreaLevel, scope_path: str
         table.labels[area.code] = area.name
         if area.population is not None:
             table.population[area.code] = int(area.population)
-    # Staff: every active grid worker or community secretary counts for each area on the path of their scope.
-    paths = db.scalars(
-        select(Area.path)
-        .join(User, User.scope_area_id == Area.id)
-        .where(User.is_active.is_(True), User.role.in_(STAFF_ROLES))
-    )
-    for path in paths:
-        for code in {segment for segment in path.split("/") if segment} & codes:
-            table.staff[code] = table.staff.get(code, 0) + 1
+    # Staff: the staff register's community workers on the period's last day (today for a period not over).
+    last_day = (table.period.end - dt.timedelta(microseconds=1)).astimezone(get_settings().tz).date()
+    on = min(last_day, staff_service.today())
+    # NOTE: the whole district: areas above the scope are in the table too
+    workers = staff_service.community_worker_counts(db=db, on=on)
+    table.staff.update({code: count for code, count in workers.items() if code in codes and count})
     for key, row in table.rows.items():
         if table.population.get(key):
             row["population"] = table.population[key]

@@ -38,6 +38,7 @@ from gridgov.domains.evaluation.models import Indicator
 
 SHIPPED_FILE = "indicators.yaml"
 MAX_FORMULA_CHARS = 500
+MAX_INTEGER = 2**31 - 1  # min_sample and position are 32-bit integer columns
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 UNITS: dict[str, str] = {  # how a value is shown
     "%": "a ratio (0–1), shown as a percentage",
@@ -152,12 +153,20 @@ def _walk_columns(node: Node, columns: Mapping[str, np.ndarray], size: int, zero
     return left / np.where(is_zero, 1.0, right)
 
 
-def _compile(node: ast.AST, issues: list[str], counts: list[str], risky: list[str]) -> Node:
+def _compile(node: ast.AST, issues: list[str], counts: list[str], risky: list[str], source: str = "") -> Node:
     """Turns an ast node into the tuple tree, noting unknown names, forbidden syntax and risky denominators."""
     if isinstance(node, ast.Expression):
-        return _compile(node.body, issues, counts, risky)
+        return _compile(node.body, issues, counts, risky, source)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return ("num", float(node.value))
+        try:
+            value = float(node.value)
+        except OverflowError:  # an integer literal of hundreds of digits
+            value = math.inf
+        if not math.isfinite(value):  # 1e999 is read as infinity
+            written = ast.get_source_segment(source, node) or ast.unparse(node)
+            issues.append(f"the number `{written[:20]}{'…' if len(written) > 20 else ''}` is too large")
+            return ("num", 1.0)  # refused anyway; 1 raises no "divides by 0" besides
+        return ("num", value)
     if isinstance(node, ast.Name):
         if node.id not in BASE_COUNTS:
             near = difflib.get_close_matches(node.id, list(BASE_COUNTS), n=1)
@@ -167,11 +176,11 @@ def _compile(node: ast.AST, issues: list[str], counts: list[str], risky: list[st
             counts.append(node.id)
         return ("count", node.id)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return ("neg", _compile(node.operand, issues, counts, risky))
+        return ("neg", _compile(node.operand, issues, counts, risky, source))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         sign = _BINARY[type(node.op)]
-        left = _compile(node.left, issues, counts, risky)
-        right = _compile(node.right, issues, counts, risky)
+        left = _compile(node.left, issues, counts, risky, source)
+        right = _compile(node.right, issues, counts, risky, source)
         if sign == "/":
             shown = ast.unparse(node.right)
             if _is_constant(right):
@@ -222,7 +231,7 @@ def parse_formula(text: str) -> tuple[Formula | None, list[str]]:
     counts: list[str] = []
     risky: list[str] = []
     try:
-        compiled = _compile(tree, issues, counts, risky)
+        compiled = _compile(tree, issues, counts, risky, source)
     except RecursionError:
         return None, ["the formula does not parse: it is nested too deeply"]
     if not issues and not counts:
@@ -434,7 +443,7 @@ def check(data: Mapping[str, Any], *, where: str, when_zero_given: bool | None =
             issue(name, "is required")
 
     code = data.get("code")
-    if code not in (None, "") and (not isinstance(code, str) or not CODE_PATTERN.match(code)):
+    if code not in (None, "") and (not isinstance(code, str) or not CODE_PATTERN.fullmatch(code)):
         issue("code", f"{code!r} is not a code: lower-case letters, digits and _, starting with a letter, ≤ 64")
     for name, limit in (("name", 100), ("name_en", 200)):
         value = data.get(name)
@@ -450,14 +459,14 @@ def check(data: Mapping[str, Any], *, where: str, when_zero_given: bool | None =
             issue("objects", "must be a list of area, department, post")
         else:
             for item in raw_objects:
-                if item not in EvaluationObject.__members__:
+                if not isinstance(item, str) or item not in EvaluationObject.__members__:
                     issue("objects", f"unknown object {item!r}; use area (区域), department (部门) or post (岗位)")
                 elif EvaluationObject(item) not in objects:
                     objects.append(EvaluationObject(item))
 
     direction_raw = data.get("direction", "higher")
     direction = Direction.higher
-    if direction_raw not in Direction.__members__:
+    if not isinstance(direction_raw, str) or direction_raw not in Direction.__members__:
         issue("direction", f"unknown direction {direction_raw!r}; use higher (higher is better) or lower")
     else:
         direction = Direction(direction_raw)
@@ -473,14 +482,14 @@ def check(data: Mapping[str, Any], *, where: str, when_zero_given: bool | None =
         weight = 0.0
 
     unit = data.get("unit", "%") or "%"
-    if unit not in UNITS:
+    if not isinstance(unit, str) or unit not in UNITS:
         issue("unit", f"unknown unit {unit!r}; use one of {', '.join(UNITS)}")
         unit = "%"
 
     sample = data.get("sample")
     if sample in ("",):
         sample = None
-    if sample is not None and sample not in BASE_COUNTS:
+    if sample is not None and (not isinstance(sample, str) or sample not in BASE_COUNTS):
         near = difflib.get_close_matches(str(sample), list(BASE_COUNTS), n=1)
         hint = f" (did you mean `{near[0]}`?)" if near else ""
         issue("sample", f"`{sample}` is not a count{hint}; known counts: {', '.join(BASE_COUNTS)}")
@@ -489,6 +498,9 @@ def check(data: Mapping[str, Any], *, where: str, when_zero_given: bool | None =
         min_sample = 0
     if not isinstance(min_sample, int) or isinstance(min_sample, bool) or min_sample < 0:
         issue("min_sample", f"must be a whole number ≥ 0; got {min_sample!r}")
+        min_sample = 0
+    elif min_sample > MAX_INTEGER:
+        issue("min_sample", f"must be at most {MAX_INTEGER}; got {min_sample}")
         min_sample = 0
     elif min_sample > 0 and sample is None:
         issue("sample", f"min_sample is {min_sample} but no sample count is named (e.g. sample: due)")
@@ -523,8 +535,8 @@ def check(data: Mapping[str, Any], *, where: str, when_zero_given: bool | None =
     position = data.get("position", 0)
     if position is None:
         position = 0
-    if not isinstance(position, int) or isinstance(position, bool):
-        issue("position", f"must be a whole number; got {position!r}")
+    if not isinstance(position, int) or isinstance(position, bool) or abs(position) > MAX_INTEGER:
+        issue("position", f"must be a whole number from -{MAX_INTEGER} to {MAX_INTEGER}; got {position!r}")
         position = 0
     is_active = data.get("is_active", True)
     if not isinstance(is_active, bool):

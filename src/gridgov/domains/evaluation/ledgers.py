@@ -4,18 +4,25 @@ A ledger carries what a centre keeps about each case and nothing about people: n
 free text a resident wrote (the description, the handler's result), no staff names. Every sheet shows "导出人
 <name> · <time>" above the table and in its printed header and footer, the workbook's properties carry the
 same, and every export is written to the audit log ("ledger.export") with its filters and row count. Exports
-above `MAX_ROWS` are refused (422): narrow the filters. The sheet is streamed (evaluation/xlsx.py): about 12 s
-and flat memory for 100,000 cases.
+above `MAX_ROWS` are refused (422): narrow the filters. The sheet is written by XlsxWriter in `constant_memory`
+mode: rows go to a temporary file as they are read from the database, so memory stays flat however many cases
+the ledger holds (see docs/evaluation.md, "Ledgers", for the figures).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+import xlsxwriter
 from sqlalchemy import Select, func, select, true
 from sqlalchemy.orm import Session
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
 
 from gridgov.config import get_settings
 from gridgov.core import clock
@@ -28,13 +35,24 @@ from gridgov.domains.cases.enums import CaseStage, Channel, Reasonableness, Sati
 from gridgov.domains.cases.models import Case
 from gridgov.domains.catalog.enums import Urgency
 from gridgov.domains.catalog.models import MatterType, Unit
-from gridgov.domains.evaluation import xlsx
 from gridgov.domains.evaluation.periods import Period
 
 MAX_ROWS = 100_000
 SHEET = "案件台账"
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH = 2000
+MARK_COLOR = "#C00000"  # the watermark line: bold dark red
+HEADER_FILL = "#DDE7F3"  # the column headers: bold on a light blue fill
+HEADER_FOOTER_MAX = 255  # Excel's limit on a page header or footer (XlsxWriter drops a longer one)
+# XML 1.0 forbids most control characters; a title pasted from elsewhere may carry one. Dropped, as before.
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# NOTE: a title a resident typed ("=HYPERLINK(...)", "http://...") stays text: never a formula or a link.
+WORKBOOK_OPTIONS: dict[str, Any] = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 
 SATISFACTION_ZH = {
     Satisfaction.satisfied: "满意",
@@ -233,6 +251,21 @@ def audit_export(*, db: Session, actor: Actor, ledger: Ledger, source_address: s
     )
 
 
+def _clean(value: str | None) -> str | None:
+    """Returns text without the control characters XML cannot carry (None stays None)."""
+    return _ILLEGAL.sub("", value) if value and _ILLEGAL.search(value) else value
+
+
+def header_footer(text: str, *, left: str = "", right: str = "") -> str:
+    """Returns an Excel page header/footer showing `text` in the centre ("&" doubled: a literal ampersand),
+    shortened with "…" if the whole would pass Excel's 255 characters."""
+    room = HEADER_FOOTER_MAX - len(left) - len(right) - 2
+    centre = text.replace("&", "&&")
+    if len(centre) > room:
+        centre = centre[: room - 1].rstrip("&") + "…"
+    return f"{left}&C{centre}{right}"
+
+
 def _workbook(
     *, db: Session, stmt: Select[Any], watermark: str, filters: LedgerFilter, total: int, tz: dt.tzinfo
 ) -> bytes:
@@ -241,21 +274,11 @@ def _workbook(
     zh = translator("zh_CN")["_"]
     stage_zh = {stage: zh(label) for stage, label in STAGE_LABELS.items()}
     channel_zh = {channel: zh(label) for channel, label in CHANNEL_LABELS.items()}
-    names = _reference_names(db)
+    names = {
+        kind: {key: _clean(name) or "" for key, name in found.items()} for kind, found in _reference_names(db).items()
+    }
     area, unit, matter, major = names["area"], names["unit"], names["matter"], names["major"]
     described = "；".join(f"{k}={v}" for k, v in filters.as_dict().items()) or "无（全部可见案件）"
-    setup = xlsx.SheetSetup(
-        name=SHEET,
-        widths=[width for _header, width in COLUMNS],
-        freeze_rows=3,
-        print_title_row=3,
-        header=watermark,
-        footer=watermark,
-        title="案件台账",
-        description=watermark,
-        keywords=watermark,
-        custom={"watermark": watermark},
-    )
 
     def local(value: dt.datetime | None) -> str | None:
         return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value is not None else None
@@ -286,44 +309,84 @@ def _workbook(
         Case.satisfaction,
         Case.reasonableness,
     )
-    # NOTE: plain columns streamed in batches (a server-side cursor on PostgreSQL) into a streamed sheet: memory
-    # stays flat however many cases the ledger holds.
+    # NOTE: plain columns streamed in batches (a server-side cursor on PostgreSQL) into a sheet XlsxWriter writes
+    # row by row to a temporary file (constant_memory): memory stays flat however many cases the ledger holds.
+    # Its temporary files live in a directory of their own, removed even when the export fails half-way.
     ordered = stmt.with_only_columns(*wanted).order_by(Case.reported_at, Case.id)
-    with xlsx.StreamingSheet(setup) as sheet:
-        sheet.append([watermark], style=xlsx.MARK)
-        sheet.append([f"筛选条件：{described}；共 {total} 件。本台账不含报告人及联系方式等个人信息。"])
-        sheet.append([header for header, _width in COLUMNS], style=xlsx.HEADER)
-        for row in db.execute(ordered.execution_options(yield_per=BATCH)):
-            sheet.append(
-                [
-                    row.number,
-                    channel_zh.get(row.channel, str(row.channel)),
-                    major.get(row.matter_type_id, ""),
-                    matter.get(row.matter_type_id, ""),
-                    URGENCY_ZH.get(row.urgency, str(row.urgency)),
-                    row.title,
-                    row.address or "",
-                    area.get(row.street_id, "") if row.street_id else "",
-                    area.get(row.community_id, "") if row.community_id else "",
-                    area.get(row.grid_id, "") if row.grid_id else "",
-                    local(row.reported_at),
-                    local(row.registered_at),
-                    local(row.dispatched_at),
-                    stage_zh.get(row.stage, str(row.stage)),
-                    unit.get(row.handling_unit_id, "") if row.handling_unit_id else "",
-                    local(row.handle_due_at),
-                    local(row.handled_at),
-                    local(row.closed_at),
-                    "是" if row.is_overdue else "否",
-                    row.return_count,
-                    row.rework_count,
-                    row.extension_count,
-                    "是" if row.is_supervised else "否",
-                    SATISFACTION_ZH.get(row.satisfaction, "") if row.satisfaction else "",
-                    REASONABLENESS_ZH.get(row.reasonableness, "") if row.reasonableness else "",
-                ]
-            )
-    return sheet.data
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="gridgov-ledger-") as scratch:
+        book = xlsxwriter.Workbook(buffer, {**WORKBOOK_OPTIONS, "tmpdir": scratch})
+        try:
+            sheet = _ledger_sheet(book, watermark=watermark)
+            sheet.write_string(1, 0, f"筛选条件：{described}；共 {total} 件。本台账不含报告人及联系方式等个人信息。")
+            write_row = sheet.write_row
+            for index, row in enumerate(db.execute(ordered.execution_options(yield_per=BATCH)), start=3):
+                write_row(
+                    index,
+                    0,
+                    (
+                        row.number,
+                        channel_zh.get(row.channel, str(row.channel)),
+                        major.get(row.matter_type_id),
+                        matter.get(row.matter_type_id),
+                        URGENCY_ZH.get(row.urgency, str(row.urgency)),
+                        _clean(row.title),
+                        _clean(row.address),
+                        area.get(row.street_id) if row.street_id else None,
+                        area.get(row.community_id) if row.community_id else None,
+                        area.get(row.grid_id) if row.grid_id else None,
+                        local(row.reported_at),
+                        local(row.registered_at),
+                        local(row.dispatched_at),
+                        stage_zh.get(row.stage, str(row.stage)),
+                        unit.get(row.handling_unit_id) if row.handling_unit_id else None,
+                        local(row.handle_due_at),
+                        local(row.handled_at),
+                        local(row.closed_at),
+                        "是" if row.is_overdue else "否",
+                        row.return_count,
+                        row.rework_count,
+                        row.extension_count,
+                        "是" if row.is_supervised else "否",
+                        SATISFACTION_ZH.get(row.satisfaction) if row.satisfaction else None,
+                        REASONABLENESS_ZH.get(row.reasonableness) if row.reasonableness else None,
+                    ),
+                )
+        except BaseException:
+            _discard(book)
+            raise
+        book.close()
+    return buffer.getvalue()
+
+
+def _ledger_sheet(book: Workbook, *, watermark: str) -> Worksheet:
+    """Adds the ledger's sheet to `book`: properties and watermark, widths, frozen header, print setup, the first
+    line (the watermark, bold red) and the column headers (row 3, bold on a fill); the cases follow from row 4."""
+    book.set_properties({"title": "案件台账", "author": "gridgov", "comments": watermark, "keywords": watermark})
+    book.set_custom_property("watermark", watermark)
+    sheet = book.add_worksheet(SHEET)
+    for index, (_header, width) in enumerate(COLUMNS):
+        sheet.set_column(index, index, width)
+    sheet.freeze_panes(3, 0)
+    sheet.repeat_rows(2)  # the column headers on every printed page
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)  # as wide as one page, as long as it takes
+    sheet.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
+    sheet.set_header(header_footer(watermark), {"margin": 0.3})
+    sheet.set_footer(header_footer(watermark, right="&R&P / &N"), {"margin": 0.3})
+    sheet.write_string(0, 0, watermark, book.add_format({"bold": True, "font_color": MARK_COLOR}))
+    header = book.add_format({"bold": True, "bg_color": HEADER_FILL})
+    sheet.write_row(2, 0, [name for name, _width in COLUMNS], header)
+    return sheet
+
+
+def _discard(book: Workbook) -> None:
+    """Closes the row files of a workbook that will not be written (an export that failed half-way)."""
+    for sheet in book.worksheets():
+        handle = getattr(sheet, "row_data_fh", None)
+        if handle is not None and not handle.closed:
+            handle.close()
 
 
 def _reference_names(db: Session) -> dict[str, dict[int, str]]:

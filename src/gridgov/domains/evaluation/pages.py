@@ -15,20 +15,23 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
 
 from gridgov.config import get_settings
 from gridgov.core import clock
 from gridgov.core.db import DbSession
-from gridgov.core.errors import DomainError
-from gridgov.core.pages import PageUser, require_page
+from gridgov.core.errors import DomainError, NotFoundError
+from gridgov.core.pages import PageUser, error_messages, require_page
 from gridgov.core.templating import N_, render
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.auth.schemas import Actor, Principal
 from gridgov.domains.evaluation import bulletins, campaigns, dashboard, service
 from gridgov.domains.evaluation import engine as counts_engine
 from gridgov.domains.evaluation import indicators as indicator_defs
-from gridgov.domains.evaluation.enums import CampaignStatus, Dimension
+from gridgov.domains.evaluation.api import OwnTransactions
+from gridgov.domains.evaluation.bulletins import Transactions
+from gridgov.domains.evaluation.enums import BulletinFormat, CampaignStatus, Dimension
 from gridgov.domains.evaluation.models import Bulletin
 from gridgov.domains.evaluation.periods import Period
 
@@ -143,9 +146,18 @@ def _context(db: Session, principal: Principal) -> dict[str, Any]:
         for row in rows
         if row.status == CampaignStatus.active or row.updated_at >= now - dt.timedelta(days=90)
     ]
+    try:
+        bulletins.bulletin_scope(db=db, actor=actor)
+        may_bulletin = True
+    except DomainError:  # NOTE: bulletins are made for the district or a street, not below
+        may_bulletin = False
     return {
         "period": period,
         "scope_name": area.name if area is not None else "",
+        "bulletin_level": dimension,
+        "bulletin_formats": [f for f in BulletinFormat if f != BulletinFormat.pdf or bulletins.pdf_available()],
+        "may_bulletin": may_bulletin,
+        "campaign_errors": {},
         "level_label": LEVEL_LABELS.get(dimension, str(dimension)),
         "ranking": ranking,
         "columns": scored,
@@ -161,3 +173,43 @@ def get_evaluation(request: Request, db: DbSession, principal: PageUser) -> Resp
     """This month's ranking, headline figures, campaigns and bulletins of the user's area (评价)."""
     require_page(principal, "evaluation.view")
     return render(request, "evaluation/overview.html", _context(db, principal), principal=principal)
+
+
+@router.post("/evaluation/campaigns/{code}/bulletin")
+async def post_campaign_bulletin(
+    code: str, request: Request, principal: PageUser, open_tx: OwnTransactions
+) -> Response:
+    """Generates a campaign's bulletin (专项督查通报) of the user's district or street from the campaign's row, stores
+    it like the API does, and sends the browser to its file; a refusal comes back inline in the campaign's row."""
+    require_page(principal, "evaluation.view")
+    chosen = (await request.form()).get("format")
+    fmt = chosen if isinstance(chosen, str) and chosen else BulletinFormat.xlsx
+    # NOTE: building takes seconds (a PDF up to a minute): off the event loop, like the API's plain def routes.
+    return await run_in_threadpool(_campaign_bulletin, request, principal, open_tx, code, fmt)
+
+
+def _campaign_bulletin(request: Request, principal: Principal, open_tx: Transactions, code: str, fmt: str) -> Response:
+    try:
+        # NOTE: the API's transactions: built in a read transaction, stored in a short write one (SQLite's lock).
+        with open_tx(False) as db:
+            area = dashboard.scope_area(db=db, scope_path=principal.actor.scope_path)
+            written = bulletins.write_campaign(
+                db=db,
+                code=code,
+                actor=principal.actor,
+                formats=[fmt],
+                level=dashboard.CHILD_DIMENSION[area.level if area is not None else None],
+                now=clock.now(),
+            )
+        with open_tx(True) as db:
+            rows = bulletins.save(
+                db=db, written=written, actor=principal.actor, source_address=principal.source_address
+            )
+            target = f"/api/v1/evaluation/bulletins/{rows[0].id}"
+    except (DomainError, NotFoundError) as error:
+        with open_tx(False) as db:
+            context = _context(db, principal)
+        context["campaign_errors"] = {code: error_messages(error)}
+        status = error.status if isinstance(error, DomainError) else 404
+        return render(request, "evaluation/overview.html", context, principal=principal, status_code=status)
+    return RedirectResponse(target, status_code=303)

@@ -27,6 +27,9 @@ _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 _DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})$")
+# NOTE: local midnight of year 1 is before the first UTC instant Python holds, and years below 1000 are not
+# written with four digits in the timestamps the engines compare: the years a period may cover are bounded.
+MIN_YEAR, MAX_YEAR = 1900, 9998
 
 
 def _bad(text: str, why: str) -> Invalid:
@@ -85,12 +88,14 @@ class Period:
                 if last < first:
                     raise _bad(text, f"the range ends ({last}) before it starts ({first})")
                 return cls._span(first, last + dt.timedelta(days=1), f"{first}..{last}", tz)
-        except ValueError as error:  # a date that does not exist (2026-02-30) or a year out of range
+        except (ValueError, OverflowError) as error:  # a date that does not exist (2026-02-30) or a year out of range
             raise _bad(text, str(error)) from None
         raise _bad(text, "not a period")
 
     @classmethod
     def _span(cls, first: dt.date, after: dt.date, label: str, tz: ZoneInfo) -> Period:
+        if first.year < MIN_YEAR or after.year > MAX_YEAR + 1:
+            raise ValueError(f"periods lie within the years {MIN_YEAR}–{MAX_YEAR}")  # parse names the text
         return cls(start=_local_midnight(first, tz), end=_local_midnight(after, tz), label=label, tz=tz)
 
     @property
@@ -113,7 +118,13 @@ class Period:
 
     def previous(self) -> Period:
         """Returns the period of the same length just before: the previous month, quarter, year, day, or range of
-        as many days."""
+        as many days; Invalid when that lies before the first supported year."""
+        try:
+            return self._previous()
+        except (Invalid, ValueError, OverflowError):
+            raise _bad(self.label, f"the period before it lies outside the years {MIN_YEAR}–{MAX_YEAR}") from None
+
+    def _previous(self) -> Period:
         tz = self._zone()
         first, last = self.local_dates()
         kind = self.kind

@@ -255,6 +255,24 @@ class BulletinCreate(BaseModel):
     )
 
 
+class CampaignBulletinCreate(BaseModel):
+    """A campaign's bulletin (专项督查通报) to generate: its cases only, by default over the campaign's own dates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: str | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="2026-11, 2026-Q4 or 2026-11-01..2026-11-15; default: the campaign's first day to today "
+        "(to its closing day once closed)",
+    )
+    level: str = Field("street", description="the areas ranked: street, community or grid (street users: below)")
+    formats: list[str] = Field(
+        default_factory=lambda: ["xlsx", "html"], min_length=1, max_length=3, description="xlsx, html, pdf"
+    )
+
+
 class BulletinRead(BaseModel):
     """A stored bulletin file (without its bytes)."""
 

@@ -27,19 +27,16 @@ from gridgov.config import get_settings
 from gridgov.core.errors import Invalid
 from gridgov.domains.areas.enums import AreaLevel
 from gridgov.domains.areas.models import Area
-from gridgov.domains.auth.enums import Role
-from gridgov.domains.auth.models import User
 from gridgov.domains.evaluation import engine as counts_engine
 from gridgov.domains.evaluation import indicators as indicator_defs
 from gridgov.domains.evaluation.counts import AREA_ATTRIBUTES, CountTable
 from gridgov.domains.evaluation.enums import Dimension, EvaluationObject
 from gridgov.domains.evaluation.indicators import IndicatorDef
 from gridgov.domains.evaluation.periods import Period
+from gridgov.domains.staff import service as staff_service
 
 # Counts that describe a key rather than happen in a period: a table with nothing else holds no data.
 STATIC_COUNTS = frozenset(AREA_ATTRIBUTES)
-# Roles counted as community workers (社区工作者) in the staffing ratio.
-STAFF_ROLES = (Role.grid_worker, Role.community_secretary)
 AREA_DIMENSIONS = frozenset(d for d, o in indicator_defs.OBJECT_OF.items() if o is EvaluationObject.area)
 _TIE_DIGITS = 6  # composites equal to this many decimals are a tie (float noise is not a difference)
 
@@ -294,7 +291,7 @@ class StaffingRow:
     """One area's staffing: community workers against the standard per 10,000 residents."""
 
     area: Area
-    staff: int  # active grid workers and community secretaries working in the area or below
+    staff: int  # community workers in the area or below (staff.service.community_worker_counts)
     population: int | None
     per_10k: float | None  # None: no population figure
     standard: float  # workers per 10,000 residents (settings.staffing_standard_per_10k)
@@ -320,16 +317,8 @@ def staffing(
     if scope_path:
         areas_stmt = areas_stmt.where(Area.path.startswith(scope_path, autoescape=True))
     areas = list(db.scalars(areas_stmt.order_by(Area.path)))
-    # NOTE: a worker counts for every ancestor of their scope area, so one pass over the staff paths does all.
-    staff_paths = db.scalars(
-        select(Area.path)
-        .join(User, User.scope_area_id == Area.id)
-        .where(User.is_active.is_(True), User.role.in_(STAFF_ROLES))
-    )
-    per_code: dict[str, int] = {}
-    for path in staff_paths:
-        for code in path.strip("/").split("/"):
-            per_code[code] = per_code.get(code, 0) + 1
+    # NOTE: the staff register counts the community workers (one computation for every staffing figure).
+    per_code = staff_service.community_worker_counts(db=db, scope_path=scope_path)
     rows = []
     for area in areas:
         staff = per_code.get(area.code, 0)

@@ -20,6 +20,7 @@ from gridgov.domains.cases.service import Context
 from gridgov.domains.intake import service as intake_service
 from gridgov.domains.intake.models import HouseholdVisit
 from gridgov.domains.intake.schemas import CaseSubmit, VisitIn
+from gridgov.domains.people.privacy import redact
 
 TITLE_CHARS = 30
 
@@ -78,8 +79,11 @@ def log_visit(*, db: Session, visit: VisitIn, ctx: Context, idempotency_key: str
         report = CaseSubmit(
             channel=Channel.patrol,
             matter_type=finding.matter_type or "",
-            title=finding.title or finding.description[:TITLE_CHARS],
-            description=f"{finding.description}\n（入户走访 #{row.id} 发现 / found on household visit #{row.id}）",
+            # NOTE: redacted: an identity number or phone the worker typed into a finding stays out of the case;
+            # redacted before it is cut to a title, since a number cut in half is no longer recognised.
+            title=redact(finding.title) if finding.title else redact(finding.description)[:TITLE_CHARS],
+            description=redact(finding.description)
+            + f"\n（入户走访 #{row.id} 发现 / found on household visit #{row.id}）",
             lng=lng,
             lat=lat,
             attachments=finding.attachments,

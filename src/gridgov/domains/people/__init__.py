@@ -1,0 +1,1 @@
+"""Residents, households and their protected personal data (人口信息)."""
