@@ -25,8 +25,8 @@ the cases of any it missed. Only committed data is read (a connection of its own
 A sync (or rebuild) is one DuckDB transaction: interrupted half-way (an error, a killed process) it leaves the
 store as it was. The store goes on from the database it copied only while the first and the last event it
 copied are still there, unchanged (the same case, sequence number, action and time, kept in `meta`): a database
-replaced under the same URL is copied again from scratch. A store file of another layout (`STORE_VERSION`), or one that is not
-a DuckDB file DuckDB can read, is replaced: the store is derived data.
+replaced under the same URL is copied again from scratch. A store file of another layout (`STORE_VERSION`), or
+one that is not a DuckDB file DuckDB can read, is replaced: the store is derived data.
 
 Assumption, true of everything the services write: a case's events never go back in time (`occurred_at` does not
 decrease along `seq`). `rebuild` checks it and names the cases that break it.
@@ -425,9 +425,11 @@ def _open_file(path: Path) -> Any:
         if "lock" in str(error).lower():  # held by a program that is not gridgov: leave it alone
             raise StoreUnavailable(f"the analytic store {path} is held by another program: {error}") from error
         log.warning("analytic store %s cannot be read (%s): it is replaced by a new one", path.name, error)
-    for stale in (path, path.with_name(path.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    return duckdb.connect(str(path), config=config)
+    try:
+        _remove(path)
+        return duckdb.connect(str(path), config=config)
+    except (duckdb.Error, OSError) as error:  # a directory that cannot be written ...: counted by SQL meanwhile
+        raise StoreUnavailable(f"the analytic store {path} cannot be made: {error}") from error
 
 
 def _version(con: Any) -> int | None:
@@ -435,21 +437,28 @@ def _version(con: Any) -> int | None:
     import duckdb
 
     try:
-        row = con.execute("SELECT max(version) FROM meta").fetchone()
-    except duckdb.Error:  # no meta table, or one without a version
+        row = _meta(con)
+    except duckdb.Error:  # no meta table, or one of another layout
         return None
     return row[0] if row else None
 
 
+def _remove(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+
+
 def connect(path: Path) -> Any:
     """Opens the store file (created when missing) with its tables, in UTC; a store of another layout version is
-    dropped first (the next sync rebuilds it)."""
+    removed first (the next sync rebuilds it)."""
     con = _open_file(path)
+    if _version(con) != STORE_VERSION and con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0]:
+        # NOTE: its tables may have other columns, so they must be made anew; a new file, not dropped tables,
+        # so the old rows' space is not kept in the file
+        con.close()
+        _remove(path)
+        con = _open_file(path)
     con.execute("SET TimeZone = 'UTC'")
-    if _version(con) != STORE_VERSION:
-        # NOTE: its tables may have other columns: emptying them is not enough, the new ones must be made
-        for table in TABLES:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
     for ddl in (RAW_DDL, EV_DDL, META_DDL):
         con.execute(ddl)
     return con
