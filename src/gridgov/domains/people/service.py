@@ -233,25 +233,40 @@ def get_resident(
 ) -> Resident:
     """Returns a resident within the actor's scope for `action`; 403 without the permission, 404 outside the scope
     (worded like a missing one, and audited)."""
+    stmt = select(Resident).join(Household).where(Resident.id == resident_id, visible(ctx.actor, action))
+    return _get_scoped(
+        db, ctx, Resident, resident_id, action, stmt.with_for_update(of=Resident) if for_update else stmt
+    )
+
+
+def get_household(*, db: Session, ctx: Context, household_id: int, action: str = "resident.view") -> Household:
+    """Returns a household within the actor's scope for `action` (404 outside it, audited)."""
+    stmt = select(Household).where(Household.id == household_id, visible(ctx.actor, action))
+    return _get_scoped(db, ctx, Household, household_id, action, stmt)
+
+
+def _get_scoped(db: Session, ctx: Context, model: Any, object_id: int, action: str, stmt: Any) -> Any:
+    """Runs `stmt` (the object by id, within the scope) after the permission check; 404 when it is missing or out
+    of the scope, the latter audited as denied."""
+    target_type = model.__tablename__.removeprefix("people_")
     require(
         ctx.actor,
         action,
         db=db,
-        target_type="resident",
-        target_id=resident_id,
+        target_type=target_type,
+        target_id=object_id,
         source_address=ctx.source_address,
         audit=ctx.audit,
     )
-    message = f"resident {resident_id} not found"
-    if not 0 < resident_id <= MAX_ID:
+    message = f"{target_type} {object_id} not found"
+    if not 0 < object_id <= MAX_ID:
         raise NotFoundError(message)
-    stmt = select(Resident).join(Household).where(Resident.id == resident_id, visible(ctx.actor, action))
-    found = db.scalars(stmt.with_for_update(of=Resident) if for_update else stmt).one_or_none()
+    found = db.scalars(stmt).one_or_none()
     if found is not None:
         return found
-    if db.get(Resident, resident_id) is None:
+    if db.get(model, object_id) is None:
         raise NotFoundError(message)
-    raise _out_of_scope(db, ctx, action, "resident", resident_id, message)
+    raise _out_of_scope(db, ctx, action, target_type, object_id, message)
 
 
 def _out_of_scope(db: Session, ctx: Context, action: str, target_type: str, target_id: int, message: str) -> OutOfScope:
@@ -267,28 +282,6 @@ def _out_of_scope(db: Session, ctx: Context, action: str, target_type: str, targ
     )
     (ctx.audit or write_to_session)(db, record)
     return OutOfScope(message, audit_record=record)
-
-
-def get_household(*, db: Session, ctx: Context, household_id: int, action: str = "resident.view") -> Household:
-    """Returns a household within the actor's scope for `action` (404 outside it, audited)."""
-    require(
-        ctx.actor,
-        action,
-        db=db,
-        target_type="household",
-        target_id=household_id,
-        source_address=ctx.source_address,
-        audit=ctx.audit,
-    )
-    message = f"household {household_id} not found"
-    if not 0 < household_id <= MAX_ID:
-        raise NotFoundError(message)
-    found = db.scalars(select(Household).where(Household.id == household_id, visible(ctx.actor, action))).one_or_none()
-    if found is not None:
-        return found
-    if db.get(Household, household_id) is None:
-        raise NotFoundError(message)
-    raise _out_of_scope(db, ctx, action, "household", household_id, message)
 
 
 def get_building(*, db: Session, ctx: Context, code: str, action: str = "resident.manage") -> Area:
