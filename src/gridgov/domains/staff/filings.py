@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -226,16 +227,7 @@ def request(*, db: Session, actor: Actor, data: FilingCreate, source_address: st
         _fill_change(db, actor, data, filing)
     db.add(filing)
     db.flush()
-    _event(db, filing, FilingAction.requested, actor, note=reason)
-    write_audit(
-        db=db,
-        actor=actor,
-        action=AuditAction.request,
-        target_type="staff_filing",
-        target_id=filing.id,
-        source_address=source_address,
-        detail=_summary(filing),
-    )
+    _record(db, filing, FilingAction.requested, AuditAction.request, actor, source_address, note=reason)
     return filing
 
 
@@ -391,16 +383,7 @@ def approve(
     filing.status, filing.decided_by_user_id, filing.decided_at = FilingStatus.approved, actor.user_id, clock.now()
     filing.decision_note = note
     db.flush()
-    _event(db, filing, FilingAction.approved, actor, note=note)
-    write_audit(
-        db=db,
-        actor=actor,
-        action=AuditAction.approve,
-        target_type="staff_filing",
-        target_id=filing.id,
-        source_address=source_address,
-        detail=_summary(filing),
-    )
+    _record(db, filing, FilingAction.approved, AuditAction.approve, actor, source_address, note=note)
     if filing.effective_on <= service.today():
         apply(db=db, actor=actor, filing=filing, source_address=source_address)
     return filing
@@ -415,16 +398,7 @@ def refuse(*, db: Session, actor: Actor, filing: Filing, note: str, source_addre
     filing.status, filing.decided_by_user_id, filing.decided_at = FilingStatus.refused, actor.user_id, clock.now()
     filing.decision_note = note
     db.flush()
-    _event(db, filing, FilingAction.refused, actor, note=note)
-    write_audit(
-        db=db,
-        actor=actor,
-        action=AuditAction.refuse,
-        target_type="staff_filing",
-        target_id=filing.id,
-        source_address=source_address,
-        detail=_summary(filing),
-    )
+    _record(db, filing, FilingAction.refused, AuditAction.refuse, actor, source_address, note=note)
     return filing
 
 
@@ -438,15 +412,14 @@ def withdraw(
         raise Conflict(f"filing {filing.id} is already {filing.status}", code="filing_closed")
     filing.status = FilingStatus.withdrawn
     db.flush()
-    _event(db, filing, FilingAction.withdrawn, actor, note=(note or "").strip() or None)
-    write_audit(
-        db=db,
-        actor=actor,
-        action=AuditAction.withdraw,
-        target_type="staff_filing",
-        target_id=filing.id,
-        source_address=source_address,
-        detail=_summary(filing),
+    _record(
+        db,
+        filing,
+        FilingAction.withdrawn,
+        AuditAction.withdraw,
+        actor,
+        source_address,
+        note=(note or "").strip() or None,
     )
     return filing
 
@@ -495,28 +468,27 @@ def apply(*, db: Session, actor: Actor, filing: Filing, source_address: str | No
     if problem is not None:
         filing.status = FilingStatus.failed
         db.flush()
-        _event(db, filing, FilingAction.failed, actor, note=problem)
-        write_audit(
-            db=db,
-            actor=actor,
-            action=AuditAction.fail,
-            target_type="staff_filing",
-            target_id=filing.id,
-            source_address=source_address,
-            detail={**_summary(filing), "problem": problem},
+        _record(
+            db,
+            filing,
+            FilingAction.failed,
+            AuditAction.fail,
+            actor,
+            source_address,
+            note=problem,
+            detail={"problem": problem},
         )
         return filing
     filing.status, filing.applied_at = FilingStatus.applied, clock.now()
     db.flush()
-    _event(db, filing, FilingAction.applied, actor)
-    write_audit(
-        db=db,
-        actor=actor,
-        action=AuditAction.apply,
-        target_type="staff_filing",
-        target_id=filing.id,
-        source_address=source_address,
-        detail={**_summary(filing), "new_assignment_id": filing.new_assignment_id},
+    _record(
+        db,
+        filing,
+        FilingAction.applied,
+        AuditAction.apply,
+        actor,
+        source_address,
+        detail={"new_assignment_id": filing.new_assignment_id},
     )
     return filing
 
@@ -584,6 +556,30 @@ def apply_due(*, db: Session, actor: Actor, on: dt.date | None = None) -> list[F
 
 
 # --- history ------------------------------------------------------------------------------------------------------
+
+
+def _record(
+    db: Session,
+    filing: Filing,
+    action: FilingAction,
+    audit_action: AuditAction,
+    actor: Actor,
+    source_address: str | None,
+    *,
+    note: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Writes one step of the filing's history and its audit entry (the filing's summary, and `detail`)."""
+    _event(db, filing, action, actor, note=note)
+    write_audit(
+        db=db,
+        actor=actor,
+        action=audit_action,
+        target_type="staff_filing",
+        target_id=filing.id,
+        source_address=source_address,
+        detail={**_summary(filing), **(detail or {})},
+    )
 
 
 def _event(db: Session, filing: Filing, action: FilingAction, actor: Actor, *, note: str | None = None) -> FilingEvent:
