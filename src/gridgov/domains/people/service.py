@@ -432,11 +432,6 @@ def read_resident(*, db: Session, ctx: Context, resident_id: int, purpose: str |
     """Returns a resident (masked) with their history; the read is audited."""
     resident = get_resident(db=db, ctx=ctx, resident_id=resident_id)
     view = views(actor=ctx.actor, residents=[resident])[0]
-    events = db.scalars(
-        select(ResidentEvent)
-        .where(ResidentEvent.resident_id == resident.id)
-        .order_by(ResidentEvent.recorded_at, ResidentEvent.id)
-    )
     privacy.audit_read(
         db=db,
         actor=ctx.actor,
@@ -447,9 +442,15 @@ def read_resident(*, db: Session, ctx: Context, resident_id: int, purpose: str |
     )
     return ResidentDetail(
         **view.model_dump(),
-        events=present_events(actor=ctx.actor, events=events),
+        events=_history(db, ctx.actor, ResidentEvent.resident_id == resident.id),
         may_unmask=privacy.may_unmask(ctx.actor),
     )
+
+
+def _history(db: Session, actor: Actor, condition: Any) -> list[EventRead]:
+    """Returns the change history matching `condition` in the order it was recorded, as the actor may see it."""
+    events = db.scalars(select(ResidentEvent).where(condition).order_by(ResidentEvent.recorded_at, ResidentEvent.id))
+    return present_events(actor=actor, events=events)
 
 
 def present_events(*, actor: Actor, events: Iterable[ResidentEvent]) -> list[EventRead]:
@@ -506,11 +507,6 @@ def read_household(*, db: Session, ctx: Context, household_id: int, purpose: str
     residents = list(
         db.scalars(_loaded(select(Resident).where(Resident.household_id == household.id)).order_by(Resident.id))
     )
-    events = db.scalars(
-        select(ResidentEvent)
-        .where(ResidentEvent.household_id == household.id)
-        .order_by(ResidentEvent.recorded_at, ResidentEvent.id)
-    )
     privacy.audit_read(
         db=db,
         actor=ctx.actor,
@@ -524,7 +520,7 @@ def read_household(*, db: Session, ctx: Context, household_id: int, purpose: str
     return HouseholdDetail(
         **household_read(household, active).model_dump(),
         residents=views(actor=ctx.actor, residents=residents),
-        events=present_events(actor=ctx.actor, events=events),
+        events=_history(db, ctx.actor, ResidentEvent.household_id == household.id),
     )
 
 
